@@ -1,0 +1,2 @@
+// placeholder, being written.
+typedef int ds_placeholder_quant_iq;

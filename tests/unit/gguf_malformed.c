@@ -1,0 +1,2 @@
+// placeholder
+typedef int ds_placeholder_malformed;

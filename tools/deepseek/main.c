@@ -1,0 +1,62 @@
+// main.c - the `deepseek` program: dispatches to one subcommand per cmd_<name>.c.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const ds_command commands[] = {
+    {"inspect", "show a GGUF file's metadata and tensors", cmd_inspect_usage, cmd_inspect},
+    {"quantize", "convert a model's weights to another type mix", cmd_quantize_usage,
+     cmd_quantize},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_overview(FILE *out) {
+    fprintf(out, "deepseek - an inference engine for DeepSeek models\n\n"
+                 "usage: deepseek COMMAND [ARGS...]\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-18s %s\n", "help [COMMAND]", "list the commands, or explain one");
+}
+
+static const ds_command *find(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+static int help(int argc, char **argv) {
+    if (argc < 2) {
+        print_overview(stdout);
+        return 0;
+    }
+    const ds_command *c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "deepseek help: unknown command '%s'\n", argv[1]);
+        return 2;
+    }
+    fputs(c->usage, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_overview(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
+        return help(argc - 1, argv + 1);
+    const ds_command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "deepseek: unknown command '%s' (see: deepseek help)\n", name);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(c->usage, stdout);
+            return 0;
+        }
+    }
+    exit(c->run(argc - 1, argv + 1));
+}
