@@ -16,7 +16,8 @@ void *ds_xmalloc(size_t n) { return check(malloc(n ? n : 1), n ? n : 1); }
 
 void *ds_xcalloc(size_t count, size_t n) {
     if (n && count > SIZE_MAX / n) ds_abort(__FILE__, __LINE__, "calloc(%zu, %zu) overflows", count, n);
-    return check(calloc(count ? count : 1, n ? n : 1), count * n ? count * n : 1);
+    size_t total = count * n;
+    return check(calloc(total ? count : 1, total ? n : 1), total ? total : 1);
 }
 
 void *ds_xrealloc(void *p, size_t n) { return check(realloc(p, n ? n : 1), n ? n : 1); }
