@@ -17,9 +17,11 @@ typedef struct ds_command {
 
 int cmd_inspect(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 extern const char cmd_inspect_usage[];
 extern const char cmd_quantize_usage[];
+extern const char cmd_tokenize_usage[];
 
 // ---- argument helpers (args.c) ----
 

@@ -9,6 +9,7 @@ static const ds_command commands[] = {
     {"inspect", "show a GGUF file's metadata and tensors", cmd_inspect_usage, cmd_inspect},
     {"quantize", "convert a model's weights to another type mix", cmd_quantize_usage,
      cmd_quantize},
+    {"tokenize", "show the token ids of a text", cmd_tokenize_usage, cmd_tokenize},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
