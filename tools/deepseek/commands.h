@@ -17,11 +17,15 @@ typedef struct ds_command {
 
 int cmd_inspect(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_convert_tokenizer(int argc, char **argv);
 
 extern const char cmd_inspect_usage[];
 extern const char cmd_quantize_usage[];
+extern const char cmd_synth_usage[];
 extern const char cmd_tokenize_usage[];
+extern const char cmd_convert_tokenizer_usage[];
 
 // ---- argument helpers (args.c) ----
 
