@@ -409,6 +409,31 @@ static void quantize_all_zero(void **state) {
     }
 }
 
+// Weights read from a damaged or hostile file may hold NaN, infinities, huge or subnormal
+// values. Quantizing them must stay memory-safe and free of undefined behaviour (run under
+// ASan+UBSan); the finite, ordinary blocks of the same row must still come out right.
+static void quantize_non_finite_input(void **state) {
+    (void)state;
+    enum { N = 1024 };
+    float   x[N], y[N];
+    uint8_t q[N * 4];
+    uint64_t seed = 5;
+    for (int t = 0; t < DS_TYPE_COUNT; t++) {
+        const ds_type_traits *tt = ds_type_traits_get(t);
+        if (!tt || !tt->from_float) continue;
+        for (int i = 0; i < N; i++) x[i] = test_randf(&seed);
+        // The first 256 values (one super-block, 8 legacy blocks) get the poison.
+        x[0] = NAN, x[3] = INFINITY, x[40] = -INFINITY, x[77] = 3e38f, x[100] = -3e38f;
+        x[130] = 1e-40f, x[200] = NAN, x[255] = 1e30f;
+        tt->from_float(x, q, N);
+        tt->to_float(q, y, N);
+        const int64_t first_clean = 256;
+        if (t == DS_TYPE_F32 || t == DS_TYPE_F16 || t == DS_TYPE_BF16) continue;
+        const double err = quant_rel_rms(x + first_clean, y + first_clean, N - first_clean);
+        assert_true(err <= quant_rel_rms_bound((ds_type)t, x + first_clean, N - first_clean));
+    }
+}
+
 static void q8_k_sums_and_q8_1_sum(void **state) {
     (void)state;
     enum { N = 1024 };
@@ -451,6 +476,7 @@ int main(void) {
         cmocka_unit_test(dequant_reference_vectors),
         cmocka_unit_test(quantize_round_trip_within_bounds),
         cmocka_unit_test(quantize_all_zero),
+        cmocka_unit_test(quantize_non_finite_input),
         cmocka_unit_test(q8_k_sums_and_q8_1_sum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

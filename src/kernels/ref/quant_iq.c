@@ -22,17 +22,20 @@ _Static_assert(sizeof(ds_block_iq1_m) == 56, "iq1_m block is 56 bytes");
 
 #define IQ1_DELTA 0.125f // IQ1_S/IQ1_M: grid values in {-1,0,1} are shifted by ±1/8
 
-// y[0..7] = dl * grid_byte[j] * (bit j of signs ? -1 : 1)
+// -1 if bit j (mask ds_iq_kmask[j] = 1 << j) of the sign byte is set, else +1. Computed, not
+// branched on: signs are random, and a mispredicted branch per value costs more than the rest.
+static inline float sign_of(uint8_t signs, int j) { return 1.f - 2.f * (float)((signs >> j) & 1); }
+
+// y[0..7] = dl * grid_byte[j] * sign_j
 static void put8_signed(float *y, float dl, uint64_t grid, uint8_t signs) {
-    for (int j = 0; j < 8; j++)
-        y[j] = dl * (float)ds_grid_u8(grid, j) * ((signs & ds_iq_kmask[j]) ? -1.f : 1.f);
+    for (int j = 0; j < 8; j++) y[j] = dl * (float)ds_grid_u8(grid, j) * sign_of(signs, j);
 }
 
 // Same for two 4-value grid entries (the 3-bit types): grid1 -> y[0..3], grid2 -> y[4..7].
 static void put4x2_signed(float *y, float dl, uint32_t g1, uint32_t g2, uint8_t signs) {
     for (int j = 0; j < 4; j++) {
-        y[j]     = dl * (float)ds_grid_u8(g1, j) * ((signs & ds_iq_kmask[j]) ? -1.f : 1.f);
-        y[j + 4] = dl * (float)ds_grid_u8(g2, j) * ((signs & ds_iq_kmask[j + 4]) ? -1.f : 1.f);
+        y[j]     = dl * (float)ds_grid_u8(g1, j) * sign_of(signs, j);
+        y[j + 4] = dl * (float)ds_grid_u8(g2, j) * sign_of(signs, j + 4);
     }
 }
 

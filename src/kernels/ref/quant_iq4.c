@@ -56,11 +56,15 @@ void ds_dequantize_row_iq4_xs(const void *restrict src, float *restrict dst, int
 
 // ---- quantize ----
 
-// Index of the table level nearest to x (the table is sorted); a tie goes to the upper one.
+// Index of the table level nearest to x; a tie goes to the upper one. The table is sorted,
+// so level i wins once x reaches the midpoint of levels i-1 and i: a 4-step binary search
+// over those midpoints (compared at twice the scale, where they are exact integers).
 static int nearest_level(float x) {
-    const int8_t *v = ds_iq4nl_values;
-    int           i = 0;
-    while (i < 15 && 2.f * x >= (float)(v[i] + v[i + 1])) i++; // past the midpoint: move up
+    const int8_t *v  = ds_iq4nl_values;
+    const float   x2 = x + x;
+    int           i  = 0;
+    for (int step = 8; step > 0; step >>= 1)
+        if (x2 >= (float)(v[i + step - 1] + v[i + step])) i += step;
     return i;
 }
 

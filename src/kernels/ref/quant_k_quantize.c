@@ -129,7 +129,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
         sum_x += weights[i] * x[i];
     }
     if (min > 0.f) min = 0.f;
-    if (max == min) {
+    if (!(max > min)) { // all equal (or NaN: garbage in, zeros out)
         memset(L, 0, (size_t)n);
         *the_min = -min;
         return 0.f;

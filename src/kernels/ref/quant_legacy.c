@@ -54,11 +54,6 @@ static void pack5(const uint8_t q[32], uint8_t qs[16], uint8_t qh[4]) {
     for (int b = 0; b < 4; b++) qh[b] = (uint8_t)(h >> (8 * b));
 }
 
-// The 5-bit quant of element j (0..31) of a Q5 block.
-static int q5_at(const uint8_t *qs, uint32_t h, int j) {
-    const int lo = j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
-    return lo | (int)((h >> j) & 1) << 4;
-}
 
 // ---- Q4_0: y = d * (q - 8) ----
 
@@ -124,7 +119,7 @@ void ds_quantize_row_q4_1(const float *restrict src, void *restrict dst, int64_t
     }
 }
 
-// ---- Q5_0: y = d * (q - 16), q = 5 bits ----
+// ---- Q5_0: y = d * (q - 16), q = 5 bits: element j takes bit j of qh (LE u32) as bit 4 ----
 
 void ds_dequantize_row_q5_0(const void *restrict src, float *restrict dst, int64_t n) {
     DS_CHECK_BLOCKS(n, DS_QK5_0);
@@ -132,7 +127,10 @@ void ds_dequantize_row_q5_0(const void *restrict src, float *restrict dst, int64
     for (int64_t i = 0; i < n / DS_QK5_0; i++, dst += DS_QK5_0) {
         const float    d = ds_fp16_to_fp32(b[i].d);
         const uint32_t h = ds_load_le32(b[i].qh);
-        for (int j = 0; j < DS_QK5_0; j++) dst[j] = (float)(q5_at(b[i].qs, h, j) - 16) * d;
+        for (int j = 0; j < 16; j++) {
+            dst[j]      = (float)(((b[i].qs[j] & 0x0F) | (int)((h >> j) & 1) << 4) - 16) * d;
+            dst[j + 16] = (float)(((b[i].qs[j] >> 4) | (int)((h >> (j + 16)) & 1) << 4) - 16) * d;
+        }
     }
 }
 
@@ -158,7 +156,10 @@ void ds_dequantize_row_q5_1(const void *restrict src, float *restrict dst, int64
         const float    d = ds_fp16_to_fp32(b[i].d);
         const float    m = ds_fp16_to_fp32(b[i].m);
         const uint32_t h = ds_load_le32(b[i].qh);
-        for (int j = 0; j < DS_QK5_1; j++) dst[j] = (float)q5_at(b[i].qs, h, j) * d + m;
+        for (int j = 0; j < 16; j++) {
+            dst[j]      = (float)((b[i].qs[j] & 0x0F) | (int)((h >> j) & 1) << 4) * d + m;
+            dst[j + 16] = (float)((b[i].qs[j] >> 4) | (int)((h >> (j + 16)) & 1) << 4) * d + m;
+        }
     }
 }
 
