@@ -311,7 +311,7 @@ static void c_bad_magic(mb *b) { put(b, "GGML", 4); u32(b, 3); u64(b, 0); u64(b,
 
 // ---- hparam cases: valid containers, absurd models ----
 
-static void hp_common(mb *b, const char *arch, int n_extra) {
+static void hp_common(mb *b, const char *arch, int n_extra, uint32_t n_head_kv) {
     char k[96];
     header(b, 3, 1, (uint64_t)(7 + n_extra));
     kv_str(b, "general.architecture", arch);
@@ -322,7 +322,7 @@ static void hp_common(mb *b, const char *arch, int n_extra) {
     snprintf(k, sizeof k, "%s.feed_forward_length", arch);
     kv_u32(b, k, 128);
     snprintf(k, sizeof k, "%s.attention.head_count_kv", arch);
-    kv_u32(b, k, 1);
+    kv_u32(b, k, n_head_kv);
     snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
     str(b, k);
     u32(b, 6);
@@ -336,21 +336,28 @@ static void hp_tail(mb *b) {
     data(b, 64 * 16 * 4);
 }
 static void hp_ds2_heads0(mb *b) {
-    hp_common(b, "deepseek2", 2);
+    hp_common(b, "deepseek2", 2, 1);
     kv_u32(b, "deepseek2.block_count", 2);
     kv_u32(b, "deepseek2.attention.head_count", 0);
     hp_tail(b);
 }
 static void hp_ds2_experts(mb *b) {
-    hp_common(b, "deepseek2", 4);
+    hp_common(b, "deepseek2", 11, 4); // a complete V2-Lite-style set apart from the experts
     kv_u32(b, "deepseek2.block_count", 2);
     kv_u32(b, "deepseek2.attention.head_count", 4);
+    kv_u32(b, "deepseek2.attention.kv_lora_rank", 16);
+    kv_u32(b, "deepseek2.attention.key_length", 24);
+    kv_u32(b, "deepseek2.attention.value_length", 16);
+    kv_u32(b, "deepseek2.rope.dimension_count", 8);
+    kv_u32(b, "deepseek2.leading_dense_block_count", 1);
+    kv_u32(b, "deepseek2.expert_feed_forward_length", 32);
+    kv_u32(b, "deepseek2.expert_shared_count", 1);
     kv_u32(b, "deepseek2.expert_count", 8);
     kv_u32(b, "deepseek2.expert_used_count", 9);
     hp_tail(b);
 }
 static void hp_qwen2_blocks0(mb *b) {
-    hp_common(b, "qwen2", 2);
+    hp_common(b, "qwen2", 2, 1);
     kv_u32(b, "qwen2.block_count", 0);
     kv_u32(b, "qwen2.attention.head_count", 4);
     hp_tail(b);
@@ -419,9 +426,9 @@ static const built_case built[] = {
     {{"version_1", "GGUF version 1 not supported", false}, c_version_1},
     {{"version_4", "GGUF version 4 not supported", false}, c_version_4},
     {{"bad_magic", "not a GGUF file", false}, c_bad_magic},
-    {{"hparam_deepseek2_head_count_0", NULL, true}, hp_ds2_heads0},
-    {{"hparam_deepseek2_expert_used_gt_count", NULL, true}, hp_ds2_experts},
-    {{"hparam_qwen2_block_count_0", NULL, true}, hp_qwen2_blocks0},
+    {{"hparam_deepseek2_head_count_0", "head_count", true}, hp_ds2_heads0},
+    {{"hparam_deepseek2_expert_used_gt_count", "expert_used_count", true}, hp_ds2_experts},
+    {{"hparam_qwen2_block_count_0", "block_count", true}, hp_qwen2_blocks0},
 };
 enum { N_BUILT = sizeof built / sizeof built[0] };
 

@@ -17,7 +17,8 @@
 
 typedef struct gguf_malformed_case {
     const char *name;   // file name without ".gguf"
-    const char *expect; // a phrase the reader's message must contain (hparam cases: NULL)
+    const char *expect; // a phrase the error message must contain (hparam cases: the model
+                        // layer's message, checked by the CLI test only)
     bool        hparam;
 } gguf_malformed_case;
 
