@@ -58,7 +58,8 @@ static void bench_type(ds_type t, const float *x, float *y, uint8_t *q) {
         reps++;
         dt = now_s() - t0;
     } while (dt < 0.25);
-    const double deq_gbs = (double)nbytes * reps / dt / 1e9, deq_me = (double)N_ELEMS * reps / dt / 1e6;
+    const double deq_gbs = (double)nbytes * reps / dt / 1e9;
+    const double deq_me  = (double)N_ELEMS * reps / dt / 1e6;
     printf("%-8s dequantize %7.2f GB/s %8.1f Melem/s", tt->name, deq_gbs, deq_me);
     if (tt->from_float) {
         reps = 0;
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
     uint8_t *q = malloc(N_ELEMS * 8); // the widest element (i64/f64) is 8 bytes
     if (!x || !y || !q) return 1;
     uint64_t s = 1;
-    for (int i = 0; i < N_ELEMS; i++) x[i] = (float)((double)(rng(&s) >> 11) / 9007199254740992.0 - 0.5);
+    for (int i = 0; i < N_ELEMS; i++) x[i] = (float)((double)(rng(&s) >> 11) * 0x1p-53 - 0.5);
     if (argc > 1) {
         for (int a = 1; a < argc; a++) {
             ds_type t;

@@ -34,12 +34,16 @@ uint16_t ds_fp32_to_bf16(float f); // round to nearest even; NaN stays NaN
 
 typedef struct ds_block_q4_0 { uint16_t d; uint8_t qs[DS_QK4_0 / 2]; } ds_block_q4_0;          // 18
 typedef struct ds_block_q4_1 { uint16_t d, m; uint8_t qs[DS_QK4_1 / 2]; } ds_block_q4_1;       // 20
-typedef struct ds_block_q5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[DS_QK5_0 / 2]; } ds_block_q5_0; // 22
+typedef struct ds_block_q5_0 {
+    uint16_t d;
+    uint8_t  qh[4];            // 5th bits, little-endian u32: bit j for element j
+    uint8_t  qs[DS_QK5_0 / 2]; // low nibble: element j, high nibble: element j + 16
+} ds_block_q5_0; // 22
 typedef struct ds_block_q5_1 {
     uint16_t d, m;
     uint8_t  qh[4];            // 5th bits, little-endian u32: bit j for element j
     uint8_t  qs[DS_QK5_1 / 2]; // low nibble: element j, high nibble: element j + 16
-} ds_block_q5_1;                                                                               // 24
+} ds_block_q5_1; // 24
 typedef struct ds_block_q8_0 { uint16_t d; int8_t qs[DS_QK8_0]; } ds_block_q8_0;               // 34
 typedef struct ds_block_q8_1 { uint16_t d, s; int8_t qs[DS_QK8_1]; } ds_block_q8_1;            // 36
 
@@ -84,7 +88,7 @@ typedef struct ds_block_iq4_xs {
     uint8_t  scales_l[DS_QK_K / 64]; // low 4 bits, two per byte
     uint8_t  qs[DS_QK_K / 2];
 } ds_block_iq4_xs; // 136
-typedef struct ds_block_iq2_xxs { uint16_t d; uint16_t qs[DS_QK_K / 8]; } ds_block_iq2_xxs;     // 66
+typedef struct ds_block_iq2_xxs { uint16_t d; uint16_t qs[DS_QK_K / 8]; } ds_block_iq2_xxs; // 66
 typedef struct ds_block_iq2_xs {
     uint16_t d;
     uint16_t qs[DS_QK_K / 8];

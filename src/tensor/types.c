@@ -93,13 +93,14 @@ size_t ds_type_row_bytes(ds_type t, int64_t ne0) {
 ds_status ds_type_row_bytes_checked(ds_type t, int64_t ne0, size_t *out) {
     const ds_type_traits *tt = ds_type_traits_get((int32_t)t);
     if (!tt) return ds_fail(DS_EUNSUPPORTED, "tensor type %d is not supported", (int)t);
-    if (ne0 < 0) return ds_fail(DS_EFORMAT, "%s row of %lld elements: negative", tt->name, (long long)ne0);
+    const long long n = (long long)ne0;
+    if (n < 0) return ds_fail(DS_EFORMAT, "%s row of %lld elements: negative", tt->name, n);
     if (ne0 % tt->block_elems != 0)
-        return ds_fail(DS_EFORMAT, "%s row of %lld elements is not a multiple of the block size %lld",
-                       tt->name, (long long)ne0, (long long)tt->block_elems);
+        return ds_fail(DS_EFORMAT, "%s row of %lld elements: not a multiple of the block size %lld",
+                       tt->name, n, (long long)tt->block_elems);
     const uint64_t blocks = (uint64_t)(ne0 / tt->block_elems);
     if (blocks > SIZE_MAX / tt->block_bytes)
-        return ds_fail(DS_EFORMAT, "%s row of %lld elements: size overflows", tt->name, (long long)ne0);
+        return ds_fail(DS_EFORMAT, "%s row of %lld elements: size overflows", tt->name, n);
     *out = (size_t)blocks * tt->block_bytes;
     return DS_OK;
 }

@@ -23,13 +23,15 @@ typedef struct pair_stats {
     double  worst_ratio; // largest error / bound over the file's tensors
 } pair_stats;
 
-static int64_t n_elements(const ds_gguf_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
+static int64_t n_elements(const ds_gguf_tensor *t) {
+    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+}
 
 // Checks one quantized tensor `q` against its F32 twin `f`.
 static void check_tensor(const char *file, const ds_gguf_tensor *q, const ds_gguf_tensor *f,
                          pair_stats *st) {
     for (int d = 0; d < 4; d++)
-        if (q->ne[d] != f->ne[d]) fail_msg("%s: %s: shape differs from the F32 twin", file, q->name);
+        if (q->ne[d] != f->ne[d]) fail_msg("%s: %s: shape differs from its twin", file, q->name);
     assert_int_equal(f->type, DS_TYPE_F32);
     const int64_t n = n_elements(q);
     st->tensors++;
@@ -60,13 +62,15 @@ static void check_tensor(const char *file, const ds_gguf_tensor *q, const ds_ggu
         tt->from_float(ref, mine, n);
         const int64_t nblk = n / tt->block_elems;
         int64_t       same = 0;
-        for (int64_t b = 0; b < nblk; b++)
-            same += !memcmp(mine + b * (int64_t)tt->block_bytes,
-                            (const uint8_t *)q->data + b * (int64_t)tt->block_bytes, tt->block_bytes);
+        const uint8_t *theirs = q->data;
+        for (int64_t b = 0; b < nblk; b++) {
+            const size_t at = (size_t)b * tt->block_bytes;
+            same += !memcmp(mine + at, theirs + at, tt->block_bytes);
+        }
         tt->to_float(mine, deq2, n);
         const double err2 = quant_rel_rms(ref, deq2, n);
         if (same != nblk)
-            print_message("  %s %s (%s): %lld of %lld blocks identical, error %.5f vs llama.cpp %.5f\n",
+            print_message("  %s %s (%s): %lld of %lld blocks identical, error %.5f vs %.5f\n",
                           file, q->name, tt->name, (long long)same, (long long)nblk, err2, err);
         if (same != nblk)
             fail_msg("%s: %s (%s): our quantizer differs from llama.cpp in %lld of %lld blocks",

@@ -284,10 +284,12 @@ static void dequant_reference_vectors(void **state) {
     int         n_types = 0;
     json_object_foreach(root, tname, entry) {
         ds_type t;
-        if (ds_type_from_name(tname, &t) != DS_OK) fail_msg("type '%s' in the JSON is unknown", tname);
+        if (ds_type_from_name(tname, &t) != DS_OK) fail_msg("JSON type '%s' is unknown", tname);
         const ds_type_traits *tt = ds_type_traits_get((int32_t)t);
-        assert_int_equal(tt->block_elems, json_integer_value(json_object_get(entry, "block_elems")));
-        assert_int_equal(tt->block_bytes, json_integer_value(json_object_get(entry, "block_bytes")));
+        const json_int_t elems = json_integer_value(json_object_get(entry, "block_elems"));
+        const json_int_t nbyte = json_integer_value(json_object_get(entry, "block_bytes"));
+        assert_int_equal(tt->block_elems, elems);
+        assert_int_equal(tt->block_bytes, nbyte);
         size_t  ir;
         json_t *row;
         json_array_foreach(json_object_get(entry, "rows"), ir, row) {

@@ -121,10 +121,10 @@ void ds_quantize_row_iq4_nl(const float *restrict src, void *restrict dst, int64
         uint8_t     L[32];
         const float d = iq4_group_scale(src, L);
         b[i].d        = ds_fp32_to_fp16(d);
-        // The search only tracked the best scale: pick the levels again for that scale, as
-        // it will be decoded (fp16).
-        const float ds = ds_fp16_to_fp32(b[i].d);
-        const float id = ds != 0.f ? 1.f / ds : 0.f;
+        // The search only tracked the best scale: pick the levels again for that scale. ggml
+        // uses the f32 scale here, not the stored fp16 one; so do we, to produce the same
+        // bytes as llama.cpp (the difference in error is below fp16 precision).
+        const float id = d != 0.f ? 1.f / d : 0.f;
         for (int j = 0; j < 32; j++) L[j] = (uint8_t)nearest_level(id * src[j]);
         pack_nibbles32(L, b[i].qs);
     }
@@ -148,12 +148,12 @@ void ds_quantize_row_iq4_xs(const float *restrict src, void *restrict dst, int64
         const float d  = -max_scale / 32.f;
         const float id = d != 0.f ? 1.f / d : 0.f;
         b[i].d         = ds_fp32_to_fp16(d);
-        const float d_stored = ds_fp16_to_fp32(b[i].d); // pick levels for the decoded scale
         for (int ib = 0; ib < 8; ib++) {
             const int   l   = ds_clampi(ds_nearest_int(id * scales[ib]), -32, 31);
-            const float dl  = d_stored * (float)l;
+            const float dl  = d * (float)l; // f32 d, as ggml (see ds_quantize_row_iq4_nl)
             const float idl = dl != 0.f ? 1.f / dl : 0.f;
-            for (int j = 0; j < 32; j++) L[32 * ib + j] = (uint8_t)nearest_level(idl * src[32 * ib + j]);
+            for (int j = 0; j < 32; j++)
+                L[32 * ib + j] = (uint8_t)nearest_level(idl * src[32 * ib + j]);
             const int ls = l + 32;
             b[i].scales_l[ib / 2] |= (uint8_t)((ls & 0xF) << (4 * (ib % 2)));
             b[i].scales_h |= (uint16_t)((ls >> 4) << (2 * ib));

@@ -214,7 +214,8 @@ void ds_quantize_row_q2_k(const float *restrict src, void *restrict dst, int64_t
         if (max_min > 0.f) {
             const float iscale = 15.f / max_min;
             for (int j = 0; j < 16; j++)
-                y[i].scales[j] |= (uint8_t)(ds_clampi(ds_nearest_int(iscale * mins[j]), 0, 15) << 4);
+                y[i].scales[j] |=
+                    (uint8_t)(ds_clampi(ds_nearest_int(iscale * mins[j]), 0, 15) << 4);
             y[i].dmin = ds_fp32_to_fp16(max_min / 15.f);
         }
         for (int j = 0; j < 16; j++) { // re-round with the scales as stored
@@ -222,7 +223,8 @@ void ds_quantize_row_q2_k(const float *restrict src, void *restrict dst, int64_t
             if (d == 0.f) continue;
             const float dm = ds_fp16_to_fp32(y[i].dmin) * (float)(y[i].scales[j] >> 4);
             for (int l = 0; l < 16; l++)
-                L[16 * j + l] = (uint8_t)ds_clampi(ds_nearest_int((src[16 * j + l] + dm) / d), 0, 3);
+                L[16 * j + l] =
+                    (uint8_t)ds_clampi(ds_nearest_int((src[16 * j + l] + dm) / d), 0, 3);
         }
         pack_2bit(L, y[i].qs);
     }
@@ -388,7 +390,8 @@ void ds_quantize_row_q6_k(const float *restrict src, void *restrict dst, int64_t
             const float d = ds_fp16_to_fp32(y[i].d) * (float)y[i].scales[j];
             if (d == 0.f) continue;
             for (int l = 0; l < 16; l++)
-                L[16 * j + l] = (int8_t)(ds_clampi(ds_nearest_int(src[16 * j + l] / d), -32, 31) + 32);
+                L[16 * j + l] =
+                    (int8_t)(ds_clampi(ds_nearest_int(src[16 * j + l] / d), -32, 31) + 32);
         }
         // Each half of 128: ql[l] = elements l | l+64 << 4, ql[l+32] = l+32 | l+96 << 4,
         // qh[l] = top 2 bits of l, l+32, l+64, l+96.
@@ -398,8 +401,8 @@ void ds_quantize_row_q6_k(const float *restrict src, void *restrict dst, int64_t
             for (int l = 0; l < 32; l++) {
                 ql[l]      = (uint8_t)((Lh[l] & 0xF) | (Lh[l + 64] & 0xF) << 4);
                 ql[l + 32] = (uint8_t)((Lh[l + 32] & 0xF) | (Lh[l + 96] & 0xF) << 4);
-                qh[l]      = (uint8_t)((Lh[l] >> 4) | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 |
-                                  (Lh[l + 96] >> 4) << 6);
+                qh[l]      = (uint8_t)((Lh[l] >> 4) | (Lh[l + 32] >> 4) << 2 |
+                                  (Lh[l + 64] >> 4) << 4 | (Lh[l + 96] >> 4) << 6);
             }
         }
     }
