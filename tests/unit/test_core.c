@@ -31,7 +31,7 @@ static void buf_appends_and_formats(void **state) {
     ds_buf_puts(&b, "abc");
     ds_buf_printf(&b, "-%d-%s", 42, "x");
     for (int i = 0; i < 1000; i++) ds_buf_append(&b, "z", 1);
-    assert_int_equal(b.len, 3 + 6 + 1000);
+    assert_int_equal(b.len, 3 + 5 + 1000);
     assert_memory_equal(b.data, "abc-42-xz", 9);
     assert_int_equal(b.data[b.len], '\0');
     ds_buf_clear(&b);

@@ -4,6 +4,7 @@
 // model file (one with tensors) the architecture's hyperparameters are validated as model
 // loading would, so a file that could not be run is reported here with exit status 1.
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,13 +37,17 @@ static void put_array_elem(ds_buf *b, const ds_gguf_arr *a, uint64_t i, bool jso
         break;
     }
     case DS_GGUF_FLOAT32:
-    case DS_GGUF_FLOAT64: ds_buf_printf(b, "%.9g", ds_gguf_arr_float(a, i)); break;
+    case DS_GGUF_FLOAT64: {
+        double v = ds_gguf_arr_float(a, i);
+        if (json && !isfinite(v)) ds_buf_puts(b, "null"); // JSON has no inf/nan
+        else ds_buf_printf(b, "%.9g", v);
+        break;
+    }
     case DS_GGUF_BOOL:
         ds_buf_puts(b, ds_gguf_arr_int(a, i) ? "true" : "false");
         break;
     default: ds_buf_printf(b, "%" PRId64, ds_gguf_arr_int(a, i)); break;
     }
-    (void)json;
 }
 
 static void put_array(ds_buf *b, const ds_gguf_arr *a, bool full, bool json) {
@@ -65,8 +70,15 @@ static void put_scalar_json(ds_buf *b, const ds_gguf *g, int64_t i) {
         ds_buf_json_str(b, s.ptr, s.len);
         return;
     }
+    if (t == DS_GGUF_FLOAT32 || t == DS_GGUF_FLOAT64) {
+        double v = 0;
+        DS_ASSERT(ds_gguf_get_float(g, ds_gguf_kv_key(g, i), &v) == DS_OK);
+        if (isfinite(v)) ds_buf_printf(b, "%.9g", v);
+        else ds_buf_puts(b, "null"); // JSON has no inf/nan
+        return;
+    }
     ds_gguf_kv_format(g, i, text, sizeof text);
-    ds_buf_puts(b, text); // numbers and true/false are valid JSON as formatted
+    ds_buf_puts(b, text); // integers and true/false are valid JSON as formatted
 }
 
 // ---- text form ----
