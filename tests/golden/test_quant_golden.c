@@ -16,7 +16,7 @@
 #include "ds/gguf.h"
 #include "ds/quant.h"
 #include "ds/types.h"
-#include "../unit/quant_bounds.h"
+#include "quant_bounds.h" // tests/unit, shared with test_types
 
 typedef struct pair_stats {
     int64_t tensors, quantized, blocks, same_blocks;
