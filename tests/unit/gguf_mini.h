@@ -1,9 +1,71 @@
-// gguf_mini.h - a second, minimal GGUF parser for test_gguf.c, written from the format
-// description alone (deepseek-gguf.md §1) so the reader under test is checked against code it
-// shares nothing with. It trusts its input: use it only on files known to be well formed.
+// gguf_mini.h - for test_gguf.c: temporary-file helpers, and a second, minimal GGUF parser
+// written from the format description alone (deepseek-gguf.md §1), so the reader under test is
+// checked against code it shares nothing with. The parser trusts its input: use it only on
+// files known to be well formed.
 #pragma once
 
 #include "test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// ---- files ----
+
+static inline char *make_tmpdir(void) {
+    const char *base = getenv("TMPDIR");
+    char        tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/ds_gguf_XXXXXX", base && *base ? base : "/tmp");
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return strdup(d);
+}
+
+static inline int count_files(const char *dir) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int            n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static inline void remove_dir(char *dir) {
+    DIR           *d = opendir(dir);
+    struct dirent *e;
+    char           p[1024];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
+static inline uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)n + 1);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static inline void spit(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_true(f && fwrite(p, 1, n, f) == n && fclose(f) == 0);
+}
+
+// ---- the minimal parser ----
+
 
 static inline uint64_t rd64(const uint8_t *p) {
     uint64_t v = 0;
