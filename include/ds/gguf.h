@@ -16,7 +16,11 @@
 // from the file can reach an assertion.
 //
 // Every pointer handed out by a reader is borrowed from the mapping (or the reader's own
-// tables) and stays valid until ds_gguf_close().
+// tables) and stays valid until ds_gguf_close(). An open reader is never modified, so any
+// number of threads may query it at once. Besides the structure, the reader checks the
+// types of well-known keys (general.alignment UINT32, general.architecture STRING,
+// tokenizer.ggml.tokens/merges STRING arrays, token_type INT32 and scores FLOAT32 arrays of
+// the token count, split.* integers), so later layers can rely on them.
 //
 // Multi-part models (NAME-00001-of-0000N.gguf) open as one: pass the first part; the
 // others are found beside it, and their tensors join one directory. Keys come from the
@@ -64,7 +68,7 @@ typedef struct ds_gguf_arr {
     ds_gguf_type    elem_type;
     uint64_t        count;
     const uint8_t  *data;        // first element's bytes in the mapping (may be unaligned)
-    const uint64_t *str_offsets; // string arrays: byte offset of element i's length field
+    const uint64_t *str_offsets; // string arrays: offset from `data` of element i's u64 length
 } ds_gguf_arr;
 
 // One tensor of the directory. All fields are validated at open.
@@ -83,12 +87,14 @@ typedef struct ds_gguf ds_gguf;
 
 // ---- open / close ----
 
-// Opens and validates a file; multi-part names open all parts. DS_EIO, DS_EFORMAT,
-// DS_EUNSUPPORTED (e.g. big-endian); the message names the problem.
+// Opens and validates a file; a first part with split.count > 1 opens all parts. DS_EIO,
+// DS_EFORMAT, DS_EUNSUPPORTED (e.g. big-endian), DS_EINVAL for a later part of a multi-part
+// model (the message names the first part); the message names the problem.
 ds_status ds_gguf_open(const char *path, ds_gguf **out);
 
 // Parses a GGUF held in memory (borrowed: must outlive the reader). `name` is used in
-// messages. For tests and fuzzing.
+// messages. For tests and fuzzing. The buffer is read alone: split.* keys are type-checked but
+// no other parts are looked for.
 ds_status ds_gguf_open_memory(const void *data, size_t size, const char *name, ds_gguf **out);
 
 void ds_gguf_close(ds_gguf *g); // NULL is a no-op
