@@ -95,7 +95,8 @@ static void part_free(gguf_part *p) {
 }
 
 static ds_status map_part(gguf_part *p) {
-    p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; S_ISREG below rejects it.
+    p->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (p->fd < 0) return ds_fail(DS_EIO, "%s: cannot open: %s", p->path, strerror(errno));
     struct stat st;
     if (fstat(p->fd, &st) != 0) return ds_fail(DS_EIO, "%s: cannot stat: %s", p->path, strerror(errno));

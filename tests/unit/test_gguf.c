@@ -633,6 +633,10 @@ static void malformed_files_rejected(void **state) {
     ds_gguf *g;
     assert_int_equal(ds_gguf_open(path, &g), DS_EIO);
     assert_int_equal(ds_gguf_open(dir, &g), DS_EIO); // a directory
+    snprintf(path, sizeof path, "%s/fifo.gguf", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(ds_gguf_open(path, &g), DS_EIO); // returns at once: no writer is waited for
+    assert_non_null(strstr(ds_errmsg(), "not a regular file"));
     remove_dir(dir);
 }
 
