@@ -129,11 +129,7 @@ void tok_pre_free(tok_pre *p) {
 void tok_split_work_init(tok_split_work *w, const tok_pre *p) {
     memset(w, 0, sizeof *w);
     w->md = pcre2_match_data_create(4, NULL);
-    w->mc = pcre2_match_context_create(NULL);
-    // Long runs (whitespace, letters) can need more than the default 32 KiB JIT stack.
-    w->js = pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, NULL);
-    if (!w->md || !w->mc || !w->js) ds_abort(__FILE__, __LINE__, "out of memory (pcre2)");
-    pcre2_jit_stack_assign(w->mc, NULL, w->js);
+    if (!w->md) ds_abort(__FILE__, __LINE__, "out of memory (pcre2)");
     (void)p;
 }
 
@@ -167,6 +163,15 @@ static ds_status split_one(const pcre2_code *re, tok_split_work *w, const char *
     size_t           pos = 0, from = 0; // pos: end of the last piece; from: where to search
     while (from < len) {
         int rc = pcre2_match(re, subj, len, from, PCRE2_NO_UTF_CHECK, w->md, w->mc);
+        if ((rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_MATCHLIMIT) && !w->js) {
+            // A long run outgrew the default 32 KiB JIT stack: retry with a large one (made
+            // only when needed, so short texts do not pay for it).
+            w->mc = pcre2_match_context_create(NULL);
+            w->js = pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, NULL);
+            if (!w->mc || !w->js) ds_abort(__FILE__, __LINE__, "out of memory (pcre2)");
+            pcre2_jit_stack_assign(w->mc, NULL, w->js);
+            continue;
+        }
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[160];

@@ -11,7 +11,7 @@
 #include "tok_internal.h"
 
 #define CACHE_MAX_WORD 256      // longer words are not cached
-#define CACHE_MIN_SLOTS 4096
+#define CACHE_MIN_SLOTS 256
 #define CACHE_MAX_SLOTS (1u << 20)
 
 void ds_tokens_free(ds_tokens *t) {
