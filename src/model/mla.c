@@ -1,0 +1,140 @@
+// mla.c - DeepSeek's Multi-head Latent Attention over the compressed cache
+// (deepseek-gguf.md §4.2-§4.4).
+//
+// Per token at position p (C = kv_lora_rank, R = qk_rope_head_dim, Dn = qk_nope_head_dim,
+// Dv = v_head_dim, Dk = Dn + R):
+//   q   = W_q_b rms(W_q_a a)  (or W_q a)           {H*Dk}: head h = [q_nope_h (Dn) | q_pe_h (R)]
+//   u   = W_kv_a a                                  {C+R}
+//   c   = rms(u[0,C), kv_a_norm), k_pe = rope(u[C,C+R))   -> cache row [c | k_pe]
+//   q_pe_h = rope(q_pe_h)                           (NORM pairs, YaRN)
+// Absorbed form (the default, as llama.cpp runs it):
+//   q_abs_h = W_UK_h^T q_nope_h {C};  s_h(t) = kq_scale (q_abs_h . c(t) + q_pe_h . k_pe(t))
+//   o_lat_h = sum_t softmax(s_h)(t) c(t) {C};  o_h = W_UV_h o_lat_h {Dv}
+// Decompressed form (the naive MHA form, a second computation of the same numbers):
+//   k_nope_h(t) = W_UK_h c(t) {Dn}, v_h(t) = W_UV_h c(t) {Dv};
+//   s_h(t) = kq_scale (q_nope_h . k_nope_h(t) + q_pe_h . k_pe(t)); o_h = sum_t softmax v_h(t)
+// Both: out = W_o concat_h(o_h). The scores are equal because q.(W c) = (W^T q).c.
+#include <string.h>
+
+#include "model_internal.h"
+
+// Computes q [n][H*Dk] and the cache rows [c | k_pe] of the batch, RoPE applied, and stores
+// the rows in the cache at positions p0..p0+n-1.
+static void project(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n) {
+    const ds_hparams *hp = &m->hp;
+    const ds_layer   *L = &m->layers[il];
+    ds_scratch       *sc = &m->sc;
+    const int         H = hp->n_heads, C = hp->kv_lora_rank, R = hp->qk_rope_head_dim;
+    const int         Dk = hp->qk_nope_head_dim + R, Dn = hp->qk_nope_head_dim;
+
+    if (hp->q_lora_rank > 0) {
+        const int64_t ql = hp->q_lora_rank;
+        ds_matmul(m, sc->t1, &L->wq_a, 0, sc->a, n); // [n][q_lora]
+        for (int i = 0; i < n; i++)
+            ds_rmsnorm(sc->t1 + (size_t)i * ql, sc->t1 + (size_t)i * ql, ds_mat_f32(&L->q_a_norm),
+                       ql, hp->norm_eps);
+        ds_matmul(m, sc->q, &L->wq_b, 0, sc->t1, n);
+    } else {
+        ds_matmul(m, sc->q, &L->wq_full, 0, sc->a, n);
+    }
+    ds_matmul(m, sc->kv, &L->wkv_a, 0, sc->a, n); // [n][C+R]
+
+    float cs[2 * 512];
+    for (int i = 0; i < n; i++) {
+        float *u = sc->kv + (size_t)i * (size_t)(C + R);
+        ds_rmsnorm(u, u, ds_mat_f32(&L->kv_a_norm), C, hp->norm_eps);
+        ds_rope_cache(cs, &hp->rope, p0 + i, NULL);
+        ds_rope_apply(u + C, cs, R, false);
+        for (int h = 0; h < H; h++)
+            ds_rope_apply(sc->q + (size_t)i * (size_t)H * Dk + (size_t)h * Dk + Dn, cs, R, false);
+        ds_kv_cache_store(kv, seq, il, DS_KV_K, p0 + i, u);
+    }
+}
+
+static void attend_absorbed(ds_model *m, int il, int p0, int n, bool f16) {
+    const ds_hparams *hp = &m->hp;
+    const ds_layer   *L = &m->layers[il];
+    ds_scratch       *sc = &m->sc;
+    const int         H = hp->n_heads, C = hp->kv_lora_rank, R = hp->qk_rope_head_dim;
+    const int         Dn = hp->qk_nope_head_dim, Dk = Dn + R, Dv = hp->v_head_dim;
+    const size_t      row = (size_t)(C + R);
+
+    for (int h = 0; h < H; h++) {
+        // q_nope of head h for the batch [n][Dn] -> q_abs [n][C]
+        for (int i = 0; i < n; i++)
+            memcpy(sc->t1 + (size_t)i * Dn, sc->q + (size_t)i * H * Dk + (size_t)h * Dk,
+                   (size_t)Dn * sizeof(float));
+        if (L->uk_transposed) {
+            ds_matmul(m, sc->t2, &L->w_uk, h, sc->t1, n); // k_b_h: C rows of Dn
+        } else {
+            for (int i = 0; i < n; i++) // W_UK_h: Dn rows of C, used transposed
+                ds_matmul_t(m, sc->t2 + (size_t)i * C, &L->w_uk, h, sc->t1 + (size_t)i * Dn);
+        }
+        // attention over the latent rows [c | k_pe] with Q' = [q_abs | q_pe]; V is the
+        // latent part c of the same rows -> o_lat [n][C] (in t1)
+        for (int i = 0; i < n; i++) {
+            memcpy(sc->qp, sc->t2 + (size_t)i * C, (size_t)C * sizeof(float));
+            memcpy(sc->qp + C, sc->q + (size_t)i * H * Dk + (size_t)h * Dk + Dn,
+                   (size_t)R * sizeof(float));
+            ds_attend(sc->t1 + (size_t)i * C, sc->qp, C + R, sc->cache_k, row, sc->cache_k, row,
+                      C, p0 + i + 1, hp->kq_scale, f16, sc->scores);
+        }
+        // o_h = W_UV_h o_lat -> [n][Dv], into head h's slot of heads [n][H*Dv]
+        ds_matmul(m, sc->t2, &L->w_uv, h, sc->t1, n);
+        for (int i = 0; i < n; i++)
+            memcpy(sc->heads + (size_t)i * H * Dv + (size_t)h * Dv, sc->t2 + (size_t)i * Dv,
+                   (size_t)Dv * sizeof(float));
+    }
+}
+
+static void attend_decompressed(ds_model *m, int il, int p0, int n, bool f16) {
+    const ds_hparams *hp = &m->hp;
+    const ds_layer   *L = &m->layers[il];
+    ds_scratch       *sc = &m->sc;
+    const int         H = hp->n_heads, C = hp->kv_lora_rank, R = hp->qk_rope_head_dim;
+    const int         Dn = hp->qk_nope_head_dim, Dk = Dn + R, Dv = hp->v_head_dim;
+    const size_t      row = (size_t)(C + R);
+    const int         T = p0 + n;
+
+    // lat [T][C], then knope [H][T][Dn], then v [H][T][Dv], then kfull [T][Dk]
+    float *lat = sc->cache_v;
+    float *knope = lat + (size_t)T * C;
+    float *v = knope + (size_t)H * T * Dn;
+    for (int t = 0; t < T; t++)
+        memcpy(lat + (size_t)t * C, sc->cache_k + (size_t)t * row, (size_t)C * sizeof(float));
+    for (int h = 0; h < H; h++) {
+        float *kh = knope + (size_t)h * T * Dn;
+        if (L->uk_transposed) {
+            for (int t = 0; t < T; t++)
+                ds_matmul_t(m, kh + (size_t)t * Dn, &L->w_uk, h, lat + (size_t)t * C);
+        } else {
+            ds_matmul(m, kh, &L->w_uk, h, lat, T);
+        }
+        ds_matmul(m, v + (size_t)h * T * Dv, &L->w_uv, h, lat, T);
+    }
+    // per head: Q = [q_nope | q_pe] (Dk), K(t) = [k_nope(t) | k_pe(t)] built in qp-sized rows
+    float *kfull = v + (size_t)H * T * Dv; // [T][Dk]
+    for (int h = 0; h < H; h++) {
+        const float *kh = knope + (size_t)h * T * Dn;
+        for (int t = 0; t < T; t++) {
+            memcpy(kfull + (size_t)t * Dk, kh + (size_t)t * Dn, (size_t)Dn * sizeof(float));
+            memcpy(kfull + (size_t)t * Dk + Dn, sc->cache_k + (size_t)t * row + C,
+                   (size_t)R * sizeof(float));
+        }
+        for (int i = 0; i < n; i++)
+            ds_attend(sc->heads + (size_t)i * H * Dv + (size_t)h * Dv,
+                      sc->q + (size_t)i * H * Dk + (size_t)h * Dk, Dk, kfull, (size_t)Dk,
+                      v + (size_t)h * T * Dv, (size_t)Dv, Dv, p0 + i + 1, hp->kq_scale, f16,
+                      sc->scores);
+    }
+}
+
+void ds_mla_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n) {
+    project(m, il, kv, seq, p0, n);
+    // Attention reads the cache as stored (rounded to its type), the batch's rows included.
+    ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, p0 + n, m->sc.cache_k);
+    const bool f16 = ds_attend_f16_numerics(m, kv, n);
+    if (m->params.mla_form == DS_MLA_DECOMPRESSED) attend_decompressed(m, il, p0, n, f16);
+    else attend_absorbed(m, il, p0, n, f16);
+    ds_matmul(m, m->sc.o, &m->layers[il].wo, 0, m->sc.heads, n);
+}
