@@ -1,0 +1,267 @@
+// test_chat.c - chat formats: rendering against the official templates, recognition, and
+// clear errors for lists that cannot be rendered.
+//
+// The expected prompts in tests/data/chat_expected.json were rendered once by Python's jinja2
+// from the official templates in ../shared/testdata/templates, in Hugging Face's template
+// environment, by `python3 scripts/render-templates.py > tests/data/chat_expected.json`
+// (the script documents the few edits that restore the official form where llama.cpp's
+// copies differ). Nothing in that file comes from the code under test.
+#include "test.h"
+
+#include <jansson.h>
+#include <unistd.h>
+
+#include "ds/chat.h"
+#include "ds/gguf.h"
+
+#ifndef DS_TEST_DATA_DIR
+#define DS_TEST_DATA_DIR "tests/data"
+#endif
+
+// ---- rendering: every case of the fixture ----
+
+static void print_diff(const char *name, const char *fmt, const char *want, const char *got) {
+    size_t i = 0;
+    while (want[i] && want[i] == got[i]) i++;
+    fprintf(stderr, "%s [%s]: first difference at byte %zu\n  want: ...%.80s\n  got:  ...%.80s\n",
+            name, fmt, i, want + (i > 20 ? i - 20 : 0), got + (i > 20 ? i - 20 : 0));
+}
+
+static void renders_like_official_templates(void **state) {
+    (void)state;
+    json_error_t err;
+    json_t *root = json_load_file(DS_TEST_DATA_DIR "/chat_expected.json", 0, &err);
+    if (!root) fail_msg("cannot read %s/chat_expected.json: %s", DS_TEST_DATA_DIR, err.text);
+    json_t *cases = json_object_get(root, "cases");
+    assert_true(json_array_size(cases) > 100);
+    int failures = 0, seen[DS_CHAT_FORMAT_COUNT] = {0};
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c        = json_array_get(cases, i);
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *fmt  = json_string_value(json_object_get(c, "format"));
+        ds_chat_format f;
+        assert_int_equal(ds_chat_format_from_name(fmt, &f), DS_OK);
+        seen[f]++;
+        ds_chat_messages m;
+        if (ds_chat_messages_from_json(json_object_get(c, "messages"), &m) != DS_OK)
+            fail_msg("%s: %s", name, ds_errmsg());
+        ds_chat_params p        = ds_chat_params_default();
+        p.add_generation_prompt = json_is_true(json_object_get(c, "add_generation_prompt"));
+        json_t *think           = json_object_get(c, "thinking");
+        if (think) p.think = json_is_true(think) ? DS_THINK_ON : DS_THINK_OFF;
+        char *tools = json_object_get(c, "tools") ? json_dumps(json_object_get(c, "tools"), 0) : NULL;
+        p.tools_json = tools;
+        ds_buf out   = {0};
+        ds_status st = ds_chat_render(f, &m, &p, &out);
+        const char *want = json_string_value(json_object_get(c, "expected"));
+        if (st != DS_OK) {
+            fprintf(stderr, "%s [%s]: %s\n", name, fmt, ds_errmsg());
+            failures++;
+        } else if (strcmp(out.data, want)) {
+            print_diff(name, fmt, want, out.data);
+            failures++;
+        }
+        ds_buf_free(&out);
+        free(tools);
+        ds_chat_messages_free(&m);
+    }
+    json_decref(root);
+    for (int f = 0; f < DS_CHAT_FORMAT_COUNT; f++)
+        if (!seen[f]) fail_msg("no fixture case for %s", ds_chat_format_name((ds_chat_format)f));
+    assert_int_equal(failures, 0);
+}
+
+// A few renders spelled out by hand, so the format is readable here too.
+static ds_status render_text(const char *fmt, const char *json, ds_chat_think think, ds_buf *out) {
+    ds_chat_format f;
+    ds_status st = ds_chat_format_from_name(fmt, &f);
+    if (st != DS_OK) return st;
+    ds_chat_messages m;
+    st = ds_chat_messages_parse(json, strlen(json), &m);
+    if (st != DS_OK) return st;
+    ds_chat_params p = ds_chat_params_default();
+    p.think          = think;
+    st               = ds_chat_render(f, &m, &p, out);
+    ds_chat_messages_free(&m);
+    return st;
+}
+
+static void renders_known_strings(void **state) {
+    (void)state;
+    ds_buf out = {0};
+    const char *two = "[{\"role\":\"system\",\"content\":\"SYS\"},{\"role\":\"user\",\"content\":\"Q1\"},"
+                      "{\"role\":\"assistant\",\"content\":\"R</think>A1\"},"
+                      "{\"role\":\"user\",\"content\":\"Q2\"}]";
+    assert_int_equal(render_text("deepseek-r1", two, DS_THINK_DEFAULT, &out), DS_OK);
+    assert_string_equal(out.data, "<｜begin▁of▁sentence｜>SYS<｜User｜>Q1<｜Assistant｜>A1"
+                                  "<｜end▁of▁sentence｜><｜User｜>Q2<｜Assistant｜><think>\n");
+    ds_buf_clear(&out);
+    assert_int_equal(render_text("deepseek-v3.1", two, DS_THINK_ON, &out), DS_OK);
+    assert_string_equal(out.data, "<｜begin▁of▁sentence｜>SYS<｜User｜>Q1<｜Assistant｜></think>A1"
+                                  "<｜end▁of▁sentence｜><｜User｜>Q2<｜Assistant｜><think>");
+    ds_buf_clear(&out);
+    assert_int_equal(render_text("deepseek-v2", two, DS_THINK_DEFAULT, &out), DS_OK);
+    assert_string_equal(out.data, "<｜begin▁of▁sentence｜>SYS\n\nUser: Q1\n\nAssistant: R</think>A1"
+                                  "<｜end▁of▁sentence｜>User: Q2\n\nAssistant:");
+    ds_buf_free(&out);
+}
+
+// ---- errors ----
+
+static void expect_error(const char *fmt, const char *json, ds_chat_think think, ds_status code,
+                         const char *needle) {
+    ds_buf out = {0};
+    ds_buf_puts(&out, "kept");
+    ds_status st = render_text(fmt, json, think, &out);
+    if (st != code || !strstr(ds_errmsg(), needle))
+        fail_msg("%s %s: got status %d '%s', want %d with '%s'", fmt, json, st, ds_errmsg(), code,
+                 needle);
+    assert_string_equal(out.data, "kept"); // a failed render leaves the buffer as it was
+    ds_buf_free(&out);
+}
+
+static void bad_input_gets_clear_messages(void **state) {
+    (void)state;
+    const char *ok = "[{\"role\":\"user\",\"content\":\"hi\"}]";
+    expect_error("chatml", ok, DS_THINK_DEFAULT, DS_ENOTFOUND, "unknown chat format 'chatml'");
+    expect_error("chatml", ok, DS_THINK_DEFAULT, DS_ENOTFOUND, "deepseek-r1");
+    expect_error("deepseek-r1", ok, DS_THINK_OFF, DS_EUNSUPPORTED, "no thinking switch");
+    expect_error("deepseek-v3", "{\"role\":\"user\"}", DS_THINK_DEFAULT, DS_EFORMAT,
+                 "expected a JSON array");
+    expect_error("deepseek-v3", "[]", DS_THINK_DEFAULT, DS_EFORMAT, "empty");
+    expect_error("deepseek-v3", "[{\"role\":\"user\",", DS_THINK_DEFAULT, DS_EFORMAT,
+                 "invalid JSON");
+    expect_error("deepseek-v3", "[{\"role\":\"robot\",\"content\":\"x\"}]", DS_THINK_DEFAULT,
+                 DS_EFORMAT, "message 0: role must be");
+    expect_error("deepseek-v3", "[{\"role\":\"user\",\"content\":5}]", DS_THINK_DEFAULT, DS_EFORMAT,
+                 "message 0: 'content' must be a string or null");
+    expect_error("deepseek-v3", "[{\"role\":\"user\",\"content\":null}]", DS_THINK_DEFAULT,
+                 DS_EFORMAT, "message 0 (user): content is null");
+    expect_error("deepseek-v3.1",
+                 "[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"tool\",\"content\":null}]",
+                 DS_THINK_DEFAULT, DS_EFORMAT, "message 1 (tool): content is null");
+    expect_error("deepseek-v3",
+                 "[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"function\":{}}]}]",
+                 DS_THINK_DEFAULT, DS_EFORMAT, "message 0: tool call 0 has no function name");
+    expect_error("deepseek-v3",
+                 "[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\","
+                 "\"arguments\":3}}]}]",
+                 DS_THINK_DEFAULT, DS_EFORMAT, "arguments must be a JSON string or object");
+    expect_error("deepseek-v3.2",
+                 "[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"tool\",\"content\":\"r\"}]",
+                 DS_THINK_DEFAULT, DS_EFORMAT, "tool result without an earlier tool call");
+    expect_error("deepseek-v3",
+                 "[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]", DS_THINK_DEFAULT,
+                 DS_EFORMAT, "not a text part");
+}
+
+static void content_parts_are_joined(void **state) {
+    (void)state;
+    ds_buf out = {0};
+    assert_int_equal(render_text("deepseek-v3",
+                                 "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+                                 "\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}",
+                                 DS_THINK_DEFAULT, &out),
+                     DS_OK);
+    assert_string_equal(out.data, "<｜begin▁of▁sentence｜><｜User｜>ab<｜Assistant｜>");
+    ds_buf_free(&out);
+}
+
+// ---- recognition ----
+
+static char *read_text(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return s;
+}
+
+static void detect_file(const char *file, const char *arch, ds_chat_format want) {
+    char path[1024], rel[256];
+    snprintf(rel, sizeof rel, "testdata/templates/%s", file);
+    if (!test_shared_path(path, sizeof path, rel)) return;
+    size_t len;
+    char *t = read_text(path, &len);
+    assert_non_null(t);
+    ds_chat_format got = ds_chat_detect_template(t, len, arch);
+    if (got != want)
+        fail_msg("%s (%s): detected %s, want %s", file, arch ? arch : "-", ds_chat_format_name(got),
+                 ds_chat_format_name(want));
+    free(t);
+}
+
+static void recognises_templates(void **state) {
+    (void)state;
+    detect_file("deepseek-ai-DeepSeek-V3.jinja", "deepseek2", DS_CHAT_DEEPSEEK_V3);
+    detect_file("deepseek-ai-DeepSeek-V3.1.jinja", "deepseek2", DS_CHAT_DEEPSEEK_V3_1);
+    detect_file("deepseek-ai-DeepSeek-V3.2.jinja", "deepseek2", DS_CHAT_DEEPSEEK_V3_2);
+    detect_file("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "qwen2", DS_CHAT_R1_DISTILL_QWEN);
+    detect_file("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "llama", DS_CHAT_R1_DISTILL_LLAMA);
+    // The distill template in a deepseek2 model is R1's own.
+    detect_file("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "deepseek2", DS_CHAT_DEEPSEEK_R1);
+    // The first R1 template: the </think> cut without the forced <think>.
+    const char *orig = "{{'<｜User｜>' + message['content']}}{% set content = content.split('</think>')"
+                       "[-1] %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}";
+    assert_int_equal(ds_chat_detect_template(orig, strlen(orig), "deepseek2"),
+                     DS_CHAT_DEEPSEEK_R1_ORIGINAL);
+    const char *v2 = "{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n\\n' }}"
+                     "{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content']"
+                     " + eos_token }}{% endif %}";
+    assert_int_equal(ds_chat_detect_template(v2, strlen(v2), "deepseek2"), DS_CHAT_DEEPSEEK_V2);
+    const char *chatml = "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}";
+    assert_int_equal(ds_chat_detect_template(chatml, strlen(chatml), "qwen2"), DS_CHAT_FORMAT_COUNT);
+}
+
+static ds_gguf *gguf_with(const char *dir, const char *arch, const char *tmpl) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_writer_set_str(w, "general.architecture", arch);
+    if (tmpl) ds_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl);
+    assert_int_equal(ds_gguf_writer_write(w, path), DS_OK);
+    ds_gguf_writer_free(w);
+    ds_gguf *g = NULL;
+    assert_int_equal(ds_gguf_open(path, &g), DS_OK);
+    unlink(path);
+    return g;
+}
+
+static void detects_from_gguf(void **state) {
+    (void)state;
+    char dir[] = "/tmp/ds_chat_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    ds_chat_format f;
+    ds_gguf *g = gguf_with(dir, "qwen2", NULL);
+    assert_int_equal(ds_chat_detect(g, NULL, &f), DS_OK);
+    assert_int_equal(f, DS_CHAT_R1_DISTILL_QWEN);
+    ds_gguf_close(g);
+    g = gguf_with(dir, "deepseek2", "{{ bos_token }}{{'<｜User｜>'}}{{'<｜Assistant｜>'}}"
+                                    "{{'<｜end▁of▁sentence｜>'}}");
+    assert_int_equal(ds_chat_detect(g, NULL, &f), DS_OK);
+    assert_int_equal(f, DS_CHAT_DEEPSEEK_V3);
+    ds_gguf_close(g);
+    g = gguf_with(dir, "deepseek2", "<|im_start|>");
+    assert_int_equal(ds_chat_detect(g, NULL, &f), DS_EUNSUPPORTED);
+    assert_non_null(strstr(ds_errmsg(), "--chat-format"));
+    ds_gguf_close(g);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(renders_like_official_templates),
+        cmocka_unit_test(renders_known_strings),
+        cmocka_unit_test(bad_input_gets_clear_messages),
+        cmocka_unit_test(content_parts_are_joined),
+        cmocka_unit_test(recognises_templates),
+        cmocka_unit_test(detects_from_gguf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
