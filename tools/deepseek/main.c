@@ -7,6 +7,9 @@
 
 static const ds_command commands[] = {
     {"inspect", "show a GGUF file's metadata and tensors", cmd_inspect_usage, cmd_inspect},
+    {"run", "continue a prompt (raw completion, no chat template)", cmd_run_usage, cmd_run},
+    {"perplexity", "perplexity of a text file, as llama.cpp computes it", cmd_perplexity_usage,
+     cmd_perplexity},
     {"quantize", "convert a model's weights to another type mix", cmd_quantize_usage,
      cmd_quantize},
     {"tokenize", "show the token ids of a text", cmd_tokenize_usage, cmd_tokenize},
