@@ -18,6 +18,8 @@ typedef struct ds_command {
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -26,6 +28,8 @@ int cmd_convert_tokenizer(int argc, char **argv);
 extern const char cmd_inspect_usage[];
 extern const char cmd_run_usage[];
 extern const char cmd_perplexity_usage[];
+extern const char cmd_pull_usage[];
+extern const char cmd_list_usage[];
 extern const char cmd_quantize_usage[];
 extern const char cmd_synth_usage[];
 extern const char cmd_tokenize_usage[];

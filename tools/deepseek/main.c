@@ -10,6 +10,8 @@ static const ds_command commands[] = {
     {"run", "continue a prompt (raw completion, no chat template)", cmd_run_usage, cmd_run},
     {"perplexity", "perplexity of a text file, as llama.cpp computes it", cmd_perplexity_usage,
      cmd_perplexity},
+    {"pull", "download a GGUF model from the Hugging Face hub", cmd_pull_usage, cmd_pull},
+    {"list", "show the downloaded models", cmd_list_usage, cmd_list},
     {"quantize", "convert a model's weights to another type mix", cmd_quantize_usage,
      cmd_quantize},
     {"tokenize", "show the token ids of a text", cmd_tokenize_usage, cmd_tokenize},
