@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -319,6 +320,17 @@ static ds_status finish(xfer *x, const ds_hub_file *f, const char *final, ds_hub
     return DS_OK;
 }
 
+// Fails early when the folder cannot hold the rest of the file (when the size is known and the
+// file system says how much is free).
+static ds_status check_space(const char *dir, int64_t need) {
+    struct statvfs vs;
+    if (need <= 0 || statvfs(dir, &vs) != 0 || vs.f_frsize == 0) return DS_OK;
+    double free_bytes = (double)vs.f_bavail * (double)vs.f_frsize;
+    if (free_bytes >= (double)need) return DS_OK;
+    return ds_fail(DS_EIO, "%s: %.2f GiB more are needed but only %.2f GiB are free", dir,
+                   (double)need / (1 << 30), free_bytes / (1 << 30));
+}
+
 // Opens and locks NAME.part, so that two pulls of one file cannot interleave their writes.
 static ds_status open_part(const char *part, int *fd_out) {
     int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -368,6 +380,7 @@ ds_status ds_hub_download(const ds_hub_params *p, const char *repo_id, const ds_
     else if (f->size >= 0 && ps.st_size > f->size) st = restart_file(x.fd, &x.sha, part);
     else if (ps.st_size > 0) st = hash_existing(x.fd, ps.st_size, &x.sha, part), x.written = ps.st_size;
     info.resumed = x.written;
+    if (!st && f->size >= 0) st = check_space(dir, f->size - x.written);
     outcome o    = st ? FAIL : fetch(&x, url, &info);
     if (o == DONE) {
         st = finish(&x, f, final, &info);

@@ -5,9 +5,9 @@ The GGUF files are written here by a small writer of our own (format: deepseek-g
 the expected bytes and SHA-256 come from these files, not from the program under test. Each
 scenario starts its own server on 127.0.0.1 with a free port and a fresh models folder:
 single and split models, tags, a choice between quantizations, a connection dropped mid-file
-(resumed in the same run, and in a later run from NAME.part), a server that ignores Range, a
-checksum mismatch and a size mismatch (no file may be left behind), unsafe names in the
-listing, an unknown repository, a token, and `list` reading the results.
+(resumed in the same run, and in a later run from NAME.part), a stalled transfer, a server
+that ignores Range, a checksum mismatch and a size mismatch (no file may be left behind),
+unsafe names in the listing, an unknown repository, a token, and `list` reading the results.
 Needs DS_BIN (the deepseek binary). Exit 0 when every check passes.
 """
 import hashlib
@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "..", "tools", "hub_server.py")
@@ -220,6 +221,14 @@ def scenarios(tmp, files):
               "drop: a later run resumes from NAME.part")
         check(reqs[-1]["range"] == "bytes=100000-" and reqs[-1]["sent"] == len(files[tiny]) - 100000,
               "drop: ... fetching only the rest")
+
+    with Scenario(tmp, "stall", files, "--stall-after", "50000", "--stall-seconds", "20") as s:
+        t0 = time.monotonic()
+        rc, out, err = s.pull("test/tiny-GGUF", "--timeout", "1")
+        reqs = [r for r in s.srv.requests() if r["path"].startswith("/cdn/")]
+        check(rc == 0 and s.same(tiny) and time.monotonic() - t0 < 15,
+              "stall: a stalled transfer times out and resumes (%.1f s)" % (time.monotonic() - t0))
+        check(any(r["range"] == "bytes=50000-" for r in reqs), "stall: ... from the bytes already received")
 
     with Scenario(tmp, "no-range", files, "--no-range") as s:
         with open(os.path.join(s.dir, "tiny-Q8_0.gguf.part"), "wb") as f:

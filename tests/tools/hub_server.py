@@ -15,6 +15,7 @@ Serves the repositories under ROOT (ROOT/OWNER/NAME/... files) the way huggingfa
       the bytes, with ETag, Accept-Ranges, Range requests (206 + Content-Range, 416).
 
 Test knobs (options): --drop-after N closes the connection after N body bytes, once per file;
+--stall-after N sends N body bytes, then nothing for --stall-seconds (default 5), once per file;
 --corrupt PATH serves PATH with a byte changed (the listing keeps the true SHA-256);
 --wrong-size PATH lists PATH 100 bytes longer than it is; --no-range ignores Range headers;
 --evil adds listing entries with path-traversal names; --token T answers 401 without
@@ -30,6 +31,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -230,6 +232,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return self.record(status, 0)
+        n = HUB.args.stall_after
+        if n is not None and n < len(body) and HUB.first_time_for("stall " + r.id + "/" + rel):
+            try:
+                self.wfile.write(body[:n])
+                self.wfile.flush()
+                time.sleep(HUB.args.stall_seconds)  # the client's stall timeout should end this
+                self.wfile.write(body[n:])
+            except OSError:
+                pass
+            return self.record(status, n)
         n = HUB.args.drop_after
         if n is not None and n < len(body) and HUB.first_time_for(r.id + "/" + rel):
             self.wfile.write(body[:n])
@@ -246,6 +258,8 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--drop-after", type=int)
+    ap.add_argument("--stall-after", type=int)
+    ap.add_argument("--stall-seconds", type=float, default=5.0)
     ap.add_argument("--corrupt", action="append", default=[])
     ap.add_argument("--wrong-size", action="append", default=[])
     ap.add_argument("--no-range", action="store_true")
