@@ -363,6 +363,66 @@ static void broken_models_name_the_culprit(void **state) {
     }
 }
 
+// A file whose last block is an MTP (nextn) block loads, skips that block and runs.
+static void nextn_block_is_skipped(void **state) {
+    (void)state;
+    char src[1024], dst[256];
+    if (!test_shared_path(src, sizeof src, "testdata/models/tiny-dsv3-f32.gguf")) return;
+    tmp_path(dst, sizeof dst, "nextn");
+    broken_spec spec = {BROKEN_KEY_U32, "deepseek2.nextn_predict_layers", NULL, 1};
+    assert_true(write_broken_model(src, dst, &spec));
+    ds_gguf  *g = NULL;
+    ds_model *m = NULL;
+    assert_int_equal(ds_gguf_open(dst, &g), DS_OK);
+    if (ds_model_load(g, NULL, &m) != DS_OK) fail_msg("%s", ds_errmsg());
+    assert_int_equal(ds_hparams_n_trunk_layers(ds_model_hparams(m)), 2);
+    ds_kv_params kp = ds_model_kv_params(m, 16, 1, DS_TYPE_F16);
+    assert_int_equal(kp.n_layers, 2);
+    ds_kv_cache *kv = NULL;
+    assert_int_equal(ds_kv_cache_new(&kp, &kv), DS_OK);
+    float *logits = malloc((size_t)ds_model_n_vocab(m) * sizeof *logits);
+    assert_int_equal(ds_model_forward(m, kv, 0, prompt, 4, false, logits), DS_OK);
+    free(logits);
+    ds_kv_cache_free(kv);
+    ds_model_free(m);
+    ds_gguf_close(g);
+    unlink(dst);
+}
+
+// The cache keeps sequences apart and stores F16 rows rounded to nearest.
+static void kv_cache_rows(void **state) {
+    (void)state;
+    ds_kv_params p = {.n_layers = 2, .n_ctx = 3, .n_seq = 2, .k_width = 4, .v_width = 2,
+                      .type = DS_TYPE_F16};
+    ds_kv_cache *kv = NULL;
+    assert_int_equal(ds_kv_cache_new(&p, &kv), DS_OK);
+    assert_int_equal(ds_kv_cache_bytes_per_token(kv), 2 * (4 + 2) * 2);
+    float k0[4] = {1.0f, -2.5f, 1.0f / 3.0f, 65504.0f}, k1[4] = {7, 8, 9, 10}, v[2] = {5, 6};
+    ds_kv_cache_store(kv, 0, 1, DS_KV_K, 2, k0);
+    ds_kv_cache_store(kv, 1, 1, DS_KV_K, 2, k1);
+    ds_kv_cache_store(kv, 0, 1, DS_KV_V, 2, v);
+    float out[4];
+    ds_kv_cache_load(kv, 0, 1, DS_KV_K, 2, 1, out);
+    assert_float_equal(out[0], 1.0f, 0);
+    assert_float_equal(out[1], -2.5f, 0);
+    assert_float_equal(out[2], 0.333251953125f, 0); // 1/3 to the nearest half
+    assert_float_equal(out[3], 65504.0f, 0);
+    ds_kv_cache_load(kv, 1, 1, DS_KV_K, 2, 1, out);
+    assert_float_equal(out[0], 7.0f, 0);
+    ds_kv_cache_load(kv, 0, 1, DS_KV_V, 2, 1, out);
+    assert_float_equal(out[1], 6.0f, 0);
+    assert_int_equal(ds_kv_cache_seq_set_len(kv, 1, 4), DS_EINVAL);
+    assert_int_equal(ds_kv_cache_seq_set_len(kv, 1, 3), DS_OK);
+    assert_int_equal(ds_kv_cache_seq_len(kv, 0), 0);
+    ds_kv_cache_free(kv);
+    p.type = DS_TYPE_Q8_0;
+    assert_int_equal(ds_kv_cache_new(&p, &kv), DS_EINVAL);
+    p.type = DS_TYPE_F32;
+    p.n_ctx = 1 << 30;
+    p.k_width = 1 << 30; // far beyond memory
+    assert_int_equal(ds_kv_cache_new(&p, &kv), DS_ENOMEM);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(v3_config),
@@ -376,6 +436,8 @@ int main(void) {
         cmocka_unit_test(batch_equals_token_by_token),
         cmocka_unit_test(forward_rejects_bad_input),
         cmocka_unit_test(broken_models_name_the_culprit),
+        cmocka_unit_test(nextn_block_is_skipped),
+        cmocka_unit_test(kv_cache_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
