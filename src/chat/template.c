@@ -2,11 +2,13 @@
 //
 // Recognition reads `tokenizer.chat_template` only as text to search (it is untrusted input
 // and never run). Rows are tried in order, first match wins, so the more specific families
-// come first: V3.2 (DSML), V3.1 (a `thinking` switch and `</think>` after `<｜Assistant｜>`),
-// the R1 templates (a `</think>` cut; forced-open `<think>\n` or not), V3, then V2. The R1
-// templates are also used by the R1-Distill repos, so for those the architecture (qwen2,
-// llama) picks the distill row. Without a template, the special tokens decide between the
-// V3 markers and V2's plain text, and qwen2/llama models get their distill format.
+// come first: V3.2 (DSML), V3.1 (a `thinking` switch and a cut at the first `</think>`), then
+// the templates that force `<think>\n` open: R1's own (all system prompts joined), the
+// Distill-Qwen one (JSON-quoted tool arguments), the Distill-Llama one (the rest), then the
+// first R1 (a `</think>` cut without forcing), V3, V2. The template a file carries decides,
+// so the rendering is the one that template gives. Without a template, the architecture
+// (qwen2, llama: the distills) and the special tokens (the V3 markers, else V2's plain text)
+// decide.
 #include <string.h>
 
 #include "chat_internal.h"
@@ -26,32 +28,34 @@ typedef struct chat_family {
 #define T_CUT        "split('</think>')"
 #define T_CUT1       "split('</think>', 1)"
 #define T_OPEN       "<｜Assistant｜><think>\\n"
+#define T_JOINED     "is_first_sp"                // all system prompts joined (V3, R1)
+#define T_QUOTED     "['arguments'] | tojson"     // Distill-Qwen's JSON-quoted arguments
 
 // Indexed by ds_chat_format; detection runs through `detect_order`.
 static const chat_family families[DS_CHAT_FORMAT_COUNT] = {
     [DS_CHAT_DEEPSEEK_V3]          = {"deepseek-v3", NULL, {T_V3_MARKERS, CHAT_EOS}, NULL, false,
                                       chat_render_v3},
-    [DS_CHAT_DEEPSEEK_R1]          = {"deepseek-r1", NULL, {T_V3_MARKERS, T_OPEN}, NULL, false,
-                                      chat_render_r1},
+    [DS_CHAT_DEEPSEEK_R1]          = {"deepseek-r1", NULL, {CHAT_USER, T_OPEN, T_JOINED}, NULL,
+                                      false, chat_render_r1},
     [DS_CHAT_DEEPSEEK_R1_ORIGINAL] = {"deepseek-r1-original", NULL, {T_V3_MARKERS, T_CUT}, NULL,
                                       false, chat_render_r1_original},
     [DS_CHAT_DEEPSEEK_V3_1]        = {"deepseek-v3.1", NULL, {CHAT_ASSISTANT, "thinking", T_CUT1},
                                       NULL, true, chat_render_v31},
     [DS_CHAT_DEEPSEEK_V3_2]        = {"deepseek-v3.2", NULL, {CHAT_DSML, NULL}, NULL, true,
                                       chat_render_v32},
-    [DS_CHAT_R1_DISTILL_QWEN]      = {"r1-distill-qwen", "qwen2", {T_V3_MARKERS, T_CUT}, NULL,
+    [DS_CHAT_R1_DISTILL_QWEN]      = {"r1-distill-qwen", NULL, {CHAT_USER, T_OPEN, T_QUOTED}, NULL,
                                       false, chat_render_distill_qwen},
-    [DS_CHAT_R1_DISTILL_LLAMA]     = {"r1-distill-llama", "llama", {T_V3_MARKERS, T_CUT}, NULL,
-                                      false, chat_render_distill_llama},
+    [DS_CHAT_R1_DISTILL_LLAMA]     = {"r1-distill-llama", NULL, {CHAT_USER, T_OPEN}, NULL, false,
+                                      chat_render_distill_llama},
     [DS_CHAT_DEEPSEEK_V2]          = {"deepseek-v2", NULL,
                                       {"'Assistant: ' + message['content']", NULL}, NULL, false,
                                       chat_render_v2},
 };
 
 static const ds_chat_format detect_order[] = {
-    DS_CHAT_DEEPSEEK_V3_2,   DS_CHAT_DEEPSEEK_V3_1, DS_CHAT_R1_DISTILL_QWEN,
-    DS_CHAT_R1_DISTILL_LLAMA, DS_CHAT_DEEPSEEK_R1,  DS_CHAT_DEEPSEEK_R1_ORIGINAL,
-    DS_CHAT_DEEPSEEK_V3,     DS_CHAT_DEEPSEEK_V2,
+    DS_CHAT_DEEPSEEK_V3_2,    DS_CHAT_DEEPSEEK_V3_1,        DS_CHAT_DEEPSEEK_R1,
+    DS_CHAT_R1_DISTILL_QWEN,  DS_CHAT_R1_DISTILL_LLAMA,     DS_CHAT_DEEPSEEK_R1_ORIGINAL,
+    DS_CHAT_DEEPSEEK_V3,      DS_CHAT_DEEPSEEK_V2,
 };
 
 const char *ds_chat_format_name(ds_chat_format f) {

@@ -187,7 +187,7 @@ static void detect_file(const char *file, const char *arch, ds_chat_format want)
     char path[1024], rel[256];
     snprintf(rel, sizeof rel, "testdata/templates/%s", file);
     if (!test_shared_path(path, sizeof path, rel)) return;
-    size_t len;
+    size_t len = 0;
     char *t = read_text(path, &len);
     assert_non_null(t);
     ds_chat_format got = ds_chat_detect_template(t, len, arch);
@@ -204,8 +204,15 @@ static void recognises_templates(void **state) {
     detect_file("deepseek-ai-DeepSeek-V3.2.jinja", "deepseek2", DS_CHAT_DEEPSEEK_V3_2);
     detect_file("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "qwen2", DS_CHAT_R1_DISTILL_QWEN);
     detect_file("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "llama", DS_CHAT_R1_DISTILL_LLAMA);
-    // The distill template in a deepseek2 model is R1's own.
-    detect_file("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "deepseek2", DS_CHAT_DEEPSEEK_R1);
+    // The template a file carries decides, whatever the architecture.
+    detect_file("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "deepseek2",
+                DS_CHAT_R1_DISTILL_LLAMA);
+    detect_file("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", NULL, DS_CHAT_R1_DISTILL_QWEN);
+    // R1's own template: system prompts joined (is_first_sp), `<think>\n` forced open.
+    const char *r1 = "{% set ns = namespace(is_first_sp=true) %}{{'<｜User｜>' + message['content']}}"
+                     "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}"
+                     "{% endif %}";
+    assert_int_equal(ds_chat_detect_template(r1, strlen(r1), "deepseek2"), DS_CHAT_DEEPSEEK_R1);
     // The first R1 template: the </think> cut without the forced <think>.
     const char *orig = "{{'<｜User｜>' + message['content']}}{% set content = content.split('</think>')"
                        "[-1] %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}";

@@ -23,6 +23,7 @@ int cmd_list(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 int cmd_convert_tokenizer(int argc, char **argv);
 
 extern const char cmd_inspect_usage[];
@@ -33,6 +34,7 @@ extern const char cmd_list_usage[];
 extern const char cmd_quantize_usage[];
 extern const char cmd_synth_usage[];
 extern const char cmd_tokenize_usage[];
+extern const char cmd_template_usage[];
 extern const char cmd_convert_tokenizer_usage[];
 
 // ---- argument helpers (args.c) ----

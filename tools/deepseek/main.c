@@ -15,6 +15,8 @@ static const ds_command commands[] = {
     {"quantize", "convert a model's weights to another type mix", cmd_quantize_usage,
      cmd_quantize},
     {"tokenize", "show the token ids of a text", cmd_tokenize_usage, cmd_tokenize},
+    {"template", "print the chat prompt a model renders for a message list", cmd_template_usage,
+     cmd_template},
     {"convert-tokenizer", "a Hugging Face tokenizer.json to a vocab-only GGUF",
      cmd_convert_tokenizer_usage, cmd_convert_tokenizer},
     {"synth", "write a random-weight model at a real model's shape", cmd_synth_usage, cmd_synth},
