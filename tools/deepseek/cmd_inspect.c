@@ -12,13 +12,15 @@
 #include "ds/buf.h"
 #include "ds/gguf.h"
 #include "ds/hparams.h"
+#include "ds/hub.h"
 
 const char cmd_inspect_usage[] =
-    "usage: deepseek inspect FILE [--json] [--full]\n"
+    "usage: deepseek inspect FILE|NAME [--json] [--full]\n"
     "\n"
     "Shows a GGUF file: its metadata (keys, types, values; long arrays abbreviated), a table\n"
     "of its tensors (name, type, shape, offset, bytes) and totals (parameters, bytes, bits per\n"
-    "weight). Multi-part models (NAME-00001-of-0000N.gguf) are read as one.\n"
+    "weight). Multi-part models (NAME-00001-of-0000N.gguf) are read as one. A NAME that\n"
+    "is not a path is looked up in the models folder (see: deepseek list).\n"
     "For a model file the hyperparameters are checked as loading would check them.\n"
     "\n"
     "  --json   print one JSON object instead, for scripts\n"
@@ -187,8 +189,10 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (!path) return cli_usage_error(argv[0], "no file given");
 
+    char resolved[4096];
+    if (ds_model_resolve(path, resolved, sizeof resolved) != DS_OK) return cli_error(argv[0], "%s", ds_errmsg());
     ds_gguf *g = NULL;
-    if (ds_gguf_open(path, &g) != DS_OK) return cli_error(argv[0], "%s", ds_errmsg());
+    if (ds_gguf_open(resolved, &g) != DS_OK) return cli_error(argv[0], "%s", ds_errmsg());
     if (ds_gguf_n_tensors(g) > 0) { // a model: its hyperparameters must make sense
         ds_hparams hp;
         if (ds_hparams_read(g, &hp) != DS_OK) {
