@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include <jansson.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ds/chat.h"
@@ -261,6 +262,59 @@ static void detects_from_gguf(void **state) {
     rmdir(dir);
 }
 
+// ---- the CLI: `deepseek template` prints exactly the rendered prompt ----
+
+static char *run_cli(const char *args, int *rc) {
+    const char *bin = getenv("DS_BIN");
+    if (!bin || !*bin) return NULL;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' template %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    ds_buf out = {0};
+    ds_buf_puts(&out, "");
+    char chunk[4096];
+    for (size_t n; (n = fread(chunk, 1, sizeof chunk, p)) > 0;) ds_buf_append(&out, chunk, n);
+    int st = pclose(p);
+    *rc    = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out.data;
+}
+
+static void cli_prints_the_prompt_exactly(void **state) {
+    (void)state;
+    char path[] = "/tmp/ds_chat_cli_XXXXXX";
+    int fd      = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *msgs = "[{\"role\":\"user\",\"content\":\"Q1\"},"
+                       "{\"role\":\"assistant\",\"content\":\"R</think>A1\"},"
+                       "{\"role\":\"user\",\"content\":\"Q2\"}]";
+    assert_int_equal(write(fd, msgs, strlen(msgs)), (ssize_t)strlen(msgs));
+    close(fd);
+    char args[512];
+    int rc;
+    snprintf(args, sizeof args, "--chat-format deepseek-v3.1 --think on --messages %s", path);
+    char *out = run_cli(args, &rc);
+    if (!out) {
+        unlink(path);
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "<｜begin▁of▁sentence｜><｜User｜>Q1<｜Assistant｜></think>A1"
+                             "<｜end▁of▁sentence｜><｜User｜>Q2<｜Assistant｜><think>");
+    free(out);
+    snprintf(args, sizeof args, "--chat-format chatml --messages %s", path);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown chat format 'chatml'"));
+    free(out);
+    snprintf(args, sizeof args, "--chat-format deepseek-r1 --think off --messages %s", path);
+    out = run_cli(args, &rc);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "no thinking switch"));
+    free(out);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(renders_like_official_templates),
@@ -269,6 +323,7 @@ int main(void) {
         cmocka_unit_test(content_parts_are_joined),
         cmocka_unit_test(recognises_templates),
         cmocka_unit_test(detects_from_gguf),
+        cmocka_unit_test(cli_prints_the_prompt_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
