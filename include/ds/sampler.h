@@ -93,7 +93,8 @@ int32_t ds_sampler_sample(ds_sampler *s, const float *logits, int32_t n_vocab);
 // end-of-generation id, DS_SAMPLE_LENGTH when max_tokens tokens were accepted.
 ds_sample_end ds_sampler_accept(ds_sampler *s, int32_t id);
 
-// The candidates the last sample() drew from, after every filter, most likely first: writes
+// The candidates the last sample() drew from, after every filter, most likely first (in id
+// order when more than 4096 remain without a top-k/top-p cut, to skip a full sort): writes
 // min(n, cap) ids and probabilities (after temperature, summing to 1) and returns n. After a
 // greedy or forced pick: the one token with probability 1.
 size_t ds_sampler_candidates(const ds_sampler *s, int32_t *ids, float *probs, size_t cap);
