@@ -20,6 +20,7 @@ static const ds_command commands[] = {
     {"convert-tokenizer", "a Hugging Face tokenizer.json to a vocab-only GGUF",
      cmd_convert_tokenizer_usage, cmd_convert_tokenizer},
     {"synth", "write a random-weight model at a real model's shape", cmd_synth_usage, cmd_synth},
+    {"serve", "serve a model over HTTP with the DeepSeek / OpenAI API", cmd_serve_usage, cmd_serve},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
