@@ -1,0 +1,69 @@
+// matmul.h - y = W·x for a batch of activation rows, with the fastest kernels this CPU has.
+//
+// The model calls ds_matmul_run once per weight matrix: n_tokens = 1 while decoding, many
+// for a prompt batch or for the tokens routed to one MoE expert (`mat` picks the expert of a
+// 3-D tensor). Shapes follow GGUF: a weight is n_mat matrices of `rows` rows of `cols`
+// values (ne0 = cols is the dot-product length); x is n_tokens rows of cols floats and y
+// receives n_tokens rows of `rows` floats, both contiguous:
+//     y[t*rows + r] = Σ_c W[mat][r][c] · x[t*cols + c]
+// The activations are quantized once per call to the weight type's activation type (Q8_0 for
+// Q8_0/Q4_0, Q8_K for the K-quants and IQ4_XS, f32 for float weights; deepseek-gguf.md §5.7)
+// and integer dot products do the work; this matches llama.cpp's CPU results, not an f32
+// product (the difference is the activation rounding, ~0.4% of each block's max).
+// Other weight types are dequantized row by row and multiplied in f32 (correct, slower).
+//
+// Work is split statically over the threads of a ds_pool (rows in chunks, activation blocks
+// for the quantization); nothing is allocated per call once ds_matmul_reserve() has sized
+// the scratch. A context is not thread-safe: one per thread that issues matmuls.
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds/cpu.h"
+#include "ds/err.h"
+#include "ds/pool.h"
+#include "ds/types.h"
+
+// A weight in memory (usually borrowed from the GGUF mapping): n_mat matrices of `rows`
+// rows of `cols` elements of `type`.
+typedef struct ds_tensor_view {
+    const void *data;
+    ds_type     type;
+    int64_t     cols;      // ne0: elements per row, a whole number of blocks
+    int64_t     rows;      // ne1
+    int64_t     n_mat;     // ne2 (1 for a plain matrix; experts for a 3-D tensor)
+    size_t      row_bytes; // stride between rows
+    size_t      mat_bytes; // stride between matrices
+} ds_tensor_view;
+
+typedef struct ds_matmul_ctx ds_matmul_ctx;
+
+// Creates a context that runs on `pool` (borrowed; NULL = the calling thread only) with the
+// kernels of `level` (DS_CPU_AUTO: DS_KERNELS if set, else the best this CPU has).
+// DS_EUNSUPPORTED when this CPU cannot run `level`.
+ds_status ds_matmul_ctx_new(ds_pool *pool, ds_cpu_level level, ds_matmul_ctx **out);
+
+// Frees the context and its scratch. NULL is a no-op.
+void ds_matmul_ctx_free(ds_matmul_ctx *ctx);
+
+// The kernel level this context uses.
+ds_cpu_level ds_matmul_level(const ds_matmul_ctx *ctx);
+
+// Sizes the scratch for calls with up to max_tokens rows of up to max_cols elements, so later
+// calls within those bounds never allocate. DS_ENOMEM (nothing changed) if it cannot.
+ds_status ds_matmul_reserve(ds_matmul_ctx *ctx, int64_t max_cols, int64_t max_tokens);
+
+// True when weights of type t can be multiplied (any type with a dequantizer).
+bool ds_matmul_type_supported(ds_type t);
+
+// True when type t has an integer (quantized-activation) kernel at this context's level,
+// false when it goes through the dequantize-to-f32 path.
+bool ds_matmul_type_has_kernel(const ds_matmul_ctx *ctx, ds_type t);
+
+// y = W[mat]·x for n_tokens rows (shapes above). Preconditions (asserted): w->data set, the
+// type supported, 0 <= mat < n_mat, n_tokens >= 1, cols a whole number of blocks; y does not
+// overlap x. DS_ENOMEM only when the scratch had to grow and could not.
+ds_status ds_matmul_run(ds_matmul_ctx *ctx, float *y, const ds_tensor_view *w, int64_t mat,
+                        const float *x, int64_t n_tokens);
