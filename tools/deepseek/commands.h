@@ -26,6 +26,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_convert_tokenizer(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 extern const char cmd_inspect_usage[];
 extern const char cmd_run_usage[];
@@ -38,6 +39,7 @@ extern const char cmd_tokenize_usage[];
 extern const char cmd_template_usage[];
 extern const char cmd_convert_tokenizer_usage[];
 extern const char cmd_serve_usage[];
+extern const char cmd_chat_usage[];
 
 // ---- argument helpers (args.c) ----
 

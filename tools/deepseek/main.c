@@ -21,6 +21,8 @@ static const ds_command commands[] = {
      cmd_convert_tokenizer_usage, cmd_convert_tokenizer},
     {"synth", "write a random-weight model at a real model's shape", cmd_synth_usage, cmd_synth},
     {"serve", "serve a model over HTTP with the DeepSeek / OpenAI API", cmd_serve_usage, cmd_serve},
+    {"chat", "talk with a model in the terminal, or answer one question (-p)", cmd_chat_usage,
+     cmd_chat},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
