@@ -8,6 +8,7 @@ layer() {
         types|quant|tensor|kernels|matmul|cpu|gguf) echo 2 ;;
         tokenizer|kv|sampler) echo 3 ;;
         model|hparams|quantize|synth|hub) echo 4 ;;
+        train) echo 4 ;;
         chat) echo 5 ;;
         engine) echo 6 ;;
         server|cli) echo 7 ;;

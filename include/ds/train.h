@@ -192,3 +192,104 @@ ds_status ds_tmodel_load(const struct ds_gguf *g, ds_tmodel **out);
 // single tokens), merges for the words of the task phrasings, the DeepSeek special tokens and
 // the R1 chat template.
 ds_status ds_train_write_vocab(const char *path);
+
+// ---- arithmetic tasks (data/tasks.c) ----
+
+typedef enum ds_task_family {
+    DS_TASK_ADD,    // a + b, 1 to 3 digits each
+    DS_TASK_SUB,    // a - b, 1 to 3 digits, a >= b
+    DS_TASK_MUL2X1, // 2-digit * 1-digit
+    DS_TASK_MUL2X2, // 2-digit * 2-digit
+    DS_TASK_CMP,    // which of two numbers is larger
+    DS_TASK_WORD,   // addition, subtraction or multiplication as a short story
+    DS_TASK_COUNT
+} ds_task_family;
+
+#define DS_TASK_BOS       "<｜begin▁of▁sentence｜>"
+#define DS_TASK_EOS       "<｜end▁of▁sentence｜>"
+#define DS_TASK_USER      "<｜User｜>"
+#define DS_TASK_ASSISTANT "<｜Assistant｜>"
+
+typedef struct ds_task {
+    ds_task_family family;
+    int            op;        // operation for the split: 0 add, 1 sub, 2 mul, 3 cmp
+    long           a, b;      // operands
+    long           answer;
+    char           prompt[256]; // the user's question
+    char           think[2048]; // the working, without <think> tags or trailing newline
+} ds_task;
+
+const char *ds_task_family_name(ds_task_family f); // "add", ...; "unknown" if out of range
+bool        ds_task_family_from_name(const char *name, ds_task_family *out);
+// True when the problem (op, a, b) belongs to the held-out split (about 1 in 8).
+bool ds_task_is_heldout(int op, long a, long b);
+// Draws a problem of family f from the training (heldout false) or held-out split.
+void ds_task_sample(ds_task_family f, bool heldout, uint64_t *rng, ds_task *out);
+// The R1 prompt: BOS <｜User｜>question<｜Assistant｜><think>\n (snprintf rules).
+size_t ds_task_prompt(const ds_task *t, char *buf, size_t cap);
+// The reply the model learns: working, "\n</think>\n\n", the answer (EOS is a token).
+size_t ds_task_reply(const ds_task *t, char *buf, size_t cap);
+// Reads a generated reply (the text after the prompt). Returns false when no answer follows
+// a </think>; *well_formed says the working is non-empty, closed once, and nothing but the
+// number follows.
+bool ds_task_parse_reply(const char *s, size_t len, long *answer, bool *well_formed);
+
+// ---- training runs (trainer.c: stage 1; grpo.c: stage 2; eval.c) ----
+
+typedef struct ds_train_log {
+    int64_t step, steps;
+    float   loss;      // SFT: mean NLL per target token; GRPO: the surrogate loss
+    float   lr, grad_norm;
+    float   reward;    // GRPO: mean reward of the step's samples
+    float   accuracy;  // GRPO: fraction of samples with the right answer
+    float   kl;        // GRPO: mean per-token KL estimate to the reference
+    double  elapsed_s;
+} ds_train_log;
+
+typedef void (*ds_train_log_fn)(void *ud, const ds_train_log *e);
+
+typedef struct ds_train_params {
+    int      n_threads;
+    int64_t  steps;
+    int      batch;         // sequences per step (SFT) or problems per step (GRPO)
+    int      warmup;
+    float    lr, lr_min, clip;
+    float    balance_gamma; // bias update speed of the aux-loss-free balancing
+    uint64_t seed;
+    float    mix[DS_TASK_COUNT]; // how often each family is drawn (relative)
+    // GRPO
+    int      group;         // samples per problem
+    float    beta;          // KL penalty to the reference model
+    float    temperature;
+    int      max_new;       // longest reply
+    ds_train_log_fn log;
+    void           *ud;
+} ds_train_params;
+
+ds_train_params ds_train_params_default(void);
+
+// The tokens of a task as the model sees it: prompt, reply, EOS. *n_prompt = prompt tokens.
+ds_status ds_task_tokens(const ds_task *t, const ds_tokenizer *tok, ds_tokens *out, int *n_prompt);
+
+// Stage 1: next-token loss on the replies (prompt tokens are context only).
+ds_status ds_train_sft(ds_tmodel *m, const ds_tokenizer *tok, const ds_train_params *p);
+
+// Stage 2: GRPO. For each of p->batch problems, p->group replies are sampled from the current
+// model; reward = 1 for the right answer + 0.1 for well-formed thinking; advantages are the
+// rewards standardised within the group; loss = -A * log pi per reply token (mean over the
+// reply) + beta * KL(pi || ref) (the k3 estimator). `vocab` supplies the tokenizer keys of
+// the temporary checkpoints the sampler loads; tmp_path is where they are written.
+ds_status ds_train_grpo(ds_tmodel *m, const ds_tmodel *ref, const ds_tokenizer *tok,
+                        const struct ds_gguf *vocab, const char *tmp_path,
+                        const ds_train_params *p);
+
+// Held-out accuracy per family of the model in `g` (greedy decoding with the inference code).
+typedef struct ds_eval_result {
+    int n[DS_TASK_COUNT], correct[DS_TASK_COUNT], well_formed[DS_TASK_COUNT];
+    char example[DS_TASK_COUNT][1536]; // the first reply of each family, as generated
+} ds_eval_result;
+
+// Evaluates up to n_per_family distinct held-out problems of each family with want[f] set
+// (fewer when the split holds fewer). Errors of loading the model or running it.
+ds_status ds_eval_tasks(const struct ds_gguf *g, const bool *want, int n_per_family,
+                        int n_threads, uint64_t seed, ds_eval_result *out);

@@ -1,47 +1,41 @@
 // tmat.c - the three f32 matrix products of training (forward, input gradient, weight
 // gradient), serial: the trainer runs one sequence per thread, so each product is small.
-//
-// Written so the compiler vectorises them: the forward product is a dot product along
-// contiguous rows (this file is built with reassociation allowed so the reduction becomes
-// SIMD lanes), the two backward products are axpy updates of contiguous rows.
+// The bodies are in tmat_impl.h; this file compiles them for baseline x86-64 and picks the
+// AVX2 + FMA build (tmat_avx2.c) at run time when the CPU has it. Both files are built with
+// reassociation allowed, so the dot products become SIMD lanes.
 #include "ds/train.h"
 
+#define TM(name) tm_base_##name
+#include "tmat_impl.h"
+#undef TM
+
+void tm_avx2_nt(float *Y, int ldy, const float *X, int ldx, const float *W, int T, int I, int O);
+void tm_avx2_nn_acc(float *Y, int ldy, const float *X, int ldx, const float *M, int T, int I,
+                    int O);
+void tm_avx2_tn_acc(float *G, const float *A, int lda, const float *B, int ldb, int T, int O,
+                    int I);
+
+static bool have_avx2(void) {
+#if defined(__x86_64__) && defined(DS_TRAIN_AVX2)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
 void ds_tmm_nt(float *Y, int ldy, const float *X, int ldx, const float *W, int T, int I, int O) {
-    for (int t = 0; t < T; t++) {
-        const float *x = X + (size_t)t * ldx;
-        float       *y = Y + (size_t)t * ldy;
-        for (int o = 0; o < O; o++) {
-            const float *w = W + (size_t)o * I;
-            float        s = 0;
-            for (int i = 0; i < I; i++) s += x[i] * w[i];
-            y[o] = s;
-        }
-    }
+    if (have_avx2()) tm_avx2_nt(Y, ldy, X, ldx, W, T, I, O);
+    else tm_base_nt(Y, ldy, X, ldx, W, T, I, O);
 }
 
 void ds_tmm_nn_acc(float *Y, int ldy, const float *X, int ldx, const float *M, int T, int I,
                    int O) {
-    for (int t = 0; t < T; t++) {
-        const float *x = X + (size_t)t * ldx;
-        float       *y = Y + (size_t)t * ldy;
-        for (int i = 0; i < I; i++) {
-            const float  a = x[i];
-            const float *m = M + (size_t)i * O;
-            if (a == 0.0f) continue; // masked rows (gradients of unused positions) are common
-            for (int o = 0; o < O; o++) y[o] += a * m[o];
-        }
-    }
+    if (have_avx2()) tm_avx2_nn_acc(Y, ldy, X, ldx, M, T, I, O);
+    else tm_base_nn_acc(Y, ldy, X, ldx, M, T, I, O);
 }
 
 void ds_tmm_tn_acc(float *G, const float *A, int lda, const float *B, int ldb, int T, int O,
                    int I) {
-    for (int o = 0; o < O; o++) {
-        float *g = G + (size_t)o * I;
-        for (int t = 0; t < T; t++) {
-            const float  a = A[(size_t)t * lda + o];
-            const float *b = B + (size_t)t * ldb;
-            if (a == 0.0f) continue;
-            for (int i = 0; i < I; i++) g[i] += a * b[i];
-        }
-    }
+    if (have_avx2()) tm_avx2_tn_acc(G, A, lda, B, ldb, T, O, I);
+    else tm_base_tn_acc(G, A, lda, B, ldb, T, O, I);
 }

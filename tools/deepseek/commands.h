@@ -17,6 +17,8 @@ typedef struct ds_command {
 
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval_task(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_list(int argc, char **argv);
@@ -30,6 +32,8 @@ int cmd_chat(int argc, char **argv);
 
 extern const char cmd_inspect_usage[];
 extern const char cmd_run_usage[];
+extern const char cmd_train_usage[];
+extern const char cmd_eval_task_usage[];
 extern const char cmd_perplexity_usage[];
 extern const char cmd_pull_usage[];
 extern const char cmd_list_usage[];
@@ -40,6 +44,10 @@ extern const char cmd_template_usage[];
 extern const char cmd_convert_tokenizer_usage[];
 extern const char cmd_serve_usage[];
 extern const char cmd_chat_usage[];
+
+// The model used when -m is not given: $DS_DEFAULT_MODEL, else the shipped
+// models/deepseek-arith-r1.gguf (cmd_eval_task.c).
+const char *cli_default_model(void);
 
 // ---- argument helpers (args.c) ----
 

@@ -8,6 +8,10 @@
 static const ds_command commands[] = {
     {"inspect", "show a GGUF file's metadata and tensors", cmd_inspect_usage, cmd_inspect},
     {"run", "continue a prompt (raw completion, no chat template)", cmd_run_usage, cmd_run},
+    {"train", "train a small deepseek2 model on arithmetic (SFT, then GRPO)", cmd_train_usage,
+     cmd_train},
+    {"eval-task", "held-out accuracy of a trained model per arithmetic task", cmd_eval_task_usage,
+     cmd_eval_task},
     {"perplexity", "perplexity of a text file, as llama.cpp computes it", cmd_perplexity_usage,
      cmd_perplexity},
     {"pull", "download a GGUF model from the Hugging Face hub", cmd_pull_usage, cmd_pull},
