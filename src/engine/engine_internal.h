@@ -17,12 +17,15 @@
 
 // ---- JSON gate (json_gate.c) ----
 
-#define DS_JSON_MAX_DEPTH 32
+#define DS_JSON_MAX_DEPTH  32
+#define DS_JSON_MAX_STRING 64 // bytes in one string (escapes count as they are written)
+#define DS_JSON_MAX_NUMBER 24 // characters in one number
 
 typedef struct ds_json_gate {
     uint8_t stack[DS_JSON_MAX_DEPTH]; // '{' or '[' per open container
     int     depth;
     uint8_t st, sub, lit, ws;         // lexer state, its counter, literal index, blank run
+    int     len;                      // bytes of the current string or number
     bool    is_key;                   // the open string is an object key
 } ds_json_gate;
 

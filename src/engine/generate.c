@@ -342,6 +342,9 @@ static void finish_text(ds_engine_request *r) {
     // A constrained reply cut short: the shortest completion keeps it valid.
     if (r->phase == PHASE_JSON) ds_json_gate_complete(&r->gate, &tail);
     if (r->phase == PHASE_JSON && forcing_tool(r)) ds_buf_puts(&tail, tool_suffix(r->e->format));
+    if (r->phase == PHASE_AFTER && r->forced_pos < r->forced.n) // the rest of the closing
+        ds_tokenizer_decode(r->e->tok, r->forced.ids + r->forced_pos, r->forced.n - r->forced_pos,
+                            0, &tail);
     push_text(r, tail.data, tail.len);
     ds_buf_free(&tail);
     if (r->raw) return;
@@ -386,7 +389,9 @@ void gen_finish(ds_engine *e, ds_engine_request *r, ds_finish_reason why) {
     r->finished = true;
     if (r->begun && why != DS_FINISH_CANCELLED) {
         finish_text(r);
-        if (finish_tools(e, r) && why == DS_FINISH_STOP) why = DS_FINISH_TOOL_CALLS;
+        // A reply that ends with parsed calls reports tool_calls, also when max_tokens cut
+        // a forced call short and it was completed here: what the client must do is call.
+        if (finish_tools(e, r)) why = DS_FINISH_TOOL_CALLS;
     }
     account(e, r, why);
     ds_event ev = {.kind   = DS_EVENT_FINISH,

@@ -3,9 +3,10 @@
 // The gate accepts exactly the prefixes of one JSON object (RFC 8259 grammar), so the sampler
 // can ask "may this token's bytes come next?" by feeding a copy of the state. The state is a
 // small plain struct (a bracket stack plus a lexer state), cheap to copy once per candidate.
-// Two restrictions keep a random or looping model from wandering: the top level must be an
-// object, and whitespace outside strings may not run longer than one byte (a model that
-// emits endless blanks is a documented failure of JSON modes elsewhere).
+// A few restrictions keep a random or looping model from wandering: the top level must be an
+// object, whitespace outside strings may not run longer than one byte (a model that emits
+// endless blanks is a documented failure of JSON modes elsewhere), strings stop at
+// DS_JSON_MAX_STRING bytes and numbers at DS_JSON_MAX_NUMBER characters.
 // ds_json_gate_complete writes the shortest text that turns the current prefix into a valid
 // document; the engine uses it when max_tokens ends generation inside the object, so the
 // reply is always valid JSON.
@@ -72,8 +73,10 @@ static bool start_value(ds_json_gate *g, int c) {
     if (c == '"') {
         g->st     = ST_STRING;
         g->is_key = false;
+        g->len    = 0;
         return true;
     }
+    g->len = 0;
     if (c == '-') return g->st = ST_N_MINUS, true;
     if (c == '0') return g->st = ST_N_ZERO, true;
     if (is_digit(c)) return g->st = ST_N_INT, true;
@@ -102,6 +105,9 @@ static bool step(ds_json_gate *g, int c) {
         return true;
     }
     g->ws = 0;
+    if (g->st >= ST_N_MINUS && g->st <= ST_N_EXP && ++g->len > DS_JSON_MAX_NUMBER &&
+        (is_digit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'))
+        return false; // a number may not grow forever
     switch (g->st) {
     case ST_START: return c == '{' && open_container(g, '{');
     case ST_VALUE: return start_value(g, c);
@@ -113,6 +119,7 @@ static bool step(ds_json_gate *g, int c) {
         if (c != '"') return false;
         g->st     = ST_STRING;
         g->is_key = true;
+        g->len    = 0;
         return true;
     case ST_COLON: return c == ':' && (g->st = ST_VALUE, true);
     case ST_AFTER:
@@ -127,6 +134,8 @@ static bool step(ds_json_gate *g, int c) {
             else value_end(g);
             return true;
         }
+        if (g->len >= DS_JSON_MAX_STRING) return false; // only the closing quote is left
+        g->len++;
         if (c == '\\') return g->st = ST_ESC, true;
         return c >= 0x20; // raw control characters are not allowed in strings
     case ST_ESC:
