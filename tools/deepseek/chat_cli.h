@@ -26,9 +26,12 @@ typedef struct chat_prices {
 } chat_prices;
 
 #define CHAT_PRICES_DEFAULT ((chat_prices){.hit = 0.028, .miss = 0.28, .out = 0.42})
+// The help text's paragraph on the prices: what they are and where they come from.
 #define CHAT_PRICES_SOURCE                                                                         \
-    "DeepSeek API price list (api-docs.deepseek.com/quick_start/pricing), deepseek-chat and\n"     \
-    "deepseek-reasoner alike, in effect since 2025-09-29 and still listed in April 2026"
+    "API prices for the comparison, USD per million tokens: input cache hit 0.028, input cache\n"   \
+    "miss 0.28, output 0.42 (reasoning is output). Source: DeepSeek's price list,\n"               \
+    "api-docs.deepseek.com/quick_start/pricing, the same for deepseek-chat and deepseek-reasoner\n" \
+    "since the V3.2 price cut of 2025-09-29 and still listed in April 2026. --price overrides.\n"
 
 // "HIT,MISS,OUT" (three non-negative numbers). DS_EINVAL naming what is wrong.
 ds_status chat_prices_parse(const char *s, chat_prices *out);
@@ -123,7 +126,7 @@ void chat_render_note(FILE *f, bool color, const char *text);
 // ---- Ctrl-C and the line editor (chat_input.c) ----
 
 // Installs the SIGINT handler (it only sets a flag) without SA_RESTART, so a blocked read
-// returns. Returns true on success.
+// returns, and a SIGWINCH one for the editor. Returns true on success.
 bool chat_sigint_install(void);
 // Reads and clears the flag.
 bool chat_sigint_take(void);
@@ -135,7 +138,8 @@ typedef struct chat_input chat_input;
 typedef enum chat_read {
     CHAT_READ_OK,        // text holds the entry (lines joined by '\n', no final newline)
     CHAT_READ_EOF,       // Ctrl-D on an empty line, or the end of piped input
-    CHAT_READ_INTERRUPT, // Ctrl-C while editing (the entry is dropped)
+    CHAT_READ_INTERRUPT, // Ctrl-C on an empty prompt
+    CHAT_READ_CLEARED,   // Ctrl-C with text typed (the entry is dropped)
 } chat_read;
 
 // The line editor: libedit with emacs keys and in-memory history when stdin is a terminal,

@@ -19,20 +19,21 @@
 
 // ---- Ctrl-C ----
 
-static volatile sig_atomic_t sigint_flag;
+static volatile sig_atomic_t sigint_flag, winch_flag;
 
-static void on_sigint(int sig) {
-    (void)sig;
-    sigint_flag = 1;
+static void on_signal(int sig) {
+    if (sig == SIGINT) sigint_flag = 1;
+    else winch_flag = 1;
 }
 
 bool chat_sigint_install(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; // no SA_RESTART: a blocked read or poll returns EINTR
-    return sigaction(SIGINT, &sa, NULL) == 0;
+    // SIGWINCH too: libedit's own handlers are off (EL_SIGNAL 0), so we tell it of a resize
+    return sigaction(SIGINT, &sa, NULL) == 0 && sigaction(SIGWINCH, &sa, NULL) == 0;
 }
 
 bool chat_sigint_take(void) {
@@ -50,6 +51,7 @@ struct chat_input {
     History  *hist;
     bool      block;    // inside a """ block: the continuation prompt
     bool      cont;     // after a trailing '\'
+    bool      had_text; // the line held text when Ctrl-C came
     char      utf8[4];  // bytes of a character being read
     int       n_utf8;
 };
@@ -87,9 +89,16 @@ static int getc_fn(EditLine *el, wchar_t *wc) {
     el_get(el, EL_CLIENTDATA, &in);
     for (;;) {
         if (chat_sigint_pending()) {
-            in->n_utf8 = 0;
-            errno      = EINTR;
+            const LineInfo *li = el_line(el);
+            in->had_text       = li && li->lastchar > li->buffer;
+            in->n_utf8         = 0;
+            errno              = EINTR;
             return -1;
+        }
+        if (winch_flag) {
+            winch_flag = 0;
+            el_resize(el);
+            el_set(el, EL_REFRESH);
         }
         struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
         int           r = poll(&p, 1, 100); // the timeout closes the check-then-wait race
@@ -179,12 +188,12 @@ chat_read chat_input_read(chat_input *in, ds_buf *text) {
     ds_buf line = {0};
     bool   intr = false, first = true;
     ds_buf_clear(text);
-    in->block = in->cont = false;
-    chat_read res        = CHAT_READ_OK;
+    in->block = in->cont = in->had_text = false;
+    chat_read res                        = CHAT_READ_OK;
     for (;;) {
         if (!read_line(in, &line, &intr)) {
             // Ctrl-D in the middle of an entry ends the entry; on an empty prompt, the session
-            if (intr) res = CHAT_READ_INTERRUPT;
+            if (intr) res = in->had_text || !first ? CHAT_READ_CLEARED : CHAT_READ_INTERRUPT;
             else if (first) res = CHAT_READ_EOF;
             break;
         }
@@ -217,7 +226,7 @@ chat_read chat_input_read(chat_input *in, ds_buf *text) {
     }
     ds_buf_free(&line);
     in->block = in->cont = false;
-    if (res == CHAT_READ_INTERRUPT) ds_buf_clear(text);
+    if (res != CHAT_READ_OK) ds_buf_clear(text);
     if (!text->data) ds_buf_puts(text, "");
     if (res == CHAT_READ_OK && in->hist && text->len) {
         HistEvent ev;

@@ -56,9 +56,8 @@ const char cmd_chat_usage[] =
     "  -c CTX              context size (default min(4096, training context))\n"
     "  -t THREADS          threads (default: the CPUs online)\n"
     "  --price HIT,MISS,OUT  API prices in USD per million tokens for the comparison\n"
-    "                      (default 0.028,0.28,0.42: input cache hit, input cache miss,\n"
-    "                      output; the " CHAT_PRICES_SOURCE ")\n"
-    "\n"
+    "                      (input cache hit, input cache miss, output)\n"
+    "\n" CHAT_PRICES_SOURCE "\n"
     "Colors follow NO_COLOR and whether stdout is a terminal.\n";
 
 typedef struct chat_opts {
@@ -391,9 +390,12 @@ static void ask(chat_ctx *c, const char *question) {
     if (run_turn(c, &r, &rep) != DS_OK) {
         fprintf(stderr, "error: %s\n", ds_errmsg());
         pop_message(&c->msgs); // the question was not answered: not part of the conversation
+        if (c->msgs.n) note(c, "(/reset starts a new conversation)");
         return;
     }
     if (rep.interrupted) note(c, "[interrupted]");
+    else if (rep.finish == DS_FINISH_LENGTH && rep.stats.ctx_used >= rep.stats.n_ctx)
+        note(c, "[the context is full: /reset starts a new conversation]");
     keep_reply(c, &rep);
     ds_buf line = {0};
     chat_stats_line(&line, &rep.stats, &c->o->prices);
@@ -451,6 +453,10 @@ static int repl(chat_ctx *c) {
     for (;;) {
         chat_read rd = chat_input_read(in, &text);
         if (rd == CHAT_READ_EOF) break;
+        if (rd == CHAT_READ_CLEARED) { // Ctrl-C over typed text only drops the text
+            last_intr = false;
+            continue;
+        }
         if (rd == CHAT_READ_INTERRUPT) {
             if (last_intr) break;
             last_intr = true;
@@ -513,8 +519,8 @@ static int initial_messages(chat_ctx *c) {
     return 0;
 }
 
-// The engine's scheduler thread is created with SIGINT blocked, so only the main thread
-// takes the signal (and no engine syscall is ever interrupted by it).
+// The engine's threads are created with SIGINT and SIGWINCH blocked, so only the main thread
+// takes them (and no engine syscall is ever interrupted by them).
 static ds_status start_engine(const chat_opts *o, const char *path, ds_chat_format fmt,
                               ds_engine **out) {
     ds_engine_params ep = ds_engine_params_default();
@@ -528,6 +534,7 @@ static ds_status start_engine(const chat_opts *o, const char *path, ds_chat_form
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGWINCH);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     ds_status st = ds_engine_new(&ep, out);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -551,8 +558,6 @@ int cmd_chat(int argc, char **argv) {
     char path[4096];
     if (ds_model_resolve(o.model, path, sizeof path) != DS_OK)
         return cli_error("chat", "%s", ds_errmsg());
-    if (!chat_sigint_install()) return cli_error("chat", "cannot install the Ctrl-C handler");
-
     chat_ctx c = {.o = &o, .think = o.think, .budget = (int)o.budget, .interactive = !o.prompt,
                   .color = chat_use_color(stdout)};
     if (c.interactive) {
@@ -561,6 +566,11 @@ int cmd_chat(int argc, char **argv) {
     }
     double t0 = now_s();
     if (start_engine(&o, path, fmt, &c.e) != DS_OK) return cli_error("chat", "%s", ds_errmsg());
+    // Only now: a Ctrl-C while the model loads still ends the program the usual way.
+    if (!chat_sigint_install()) {
+        ds_engine_free(c.e);
+        return cli_error("chat", "cannot install the Ctrl-C handler");
+    }
     if (c.interactive) fprintf(stderr, "loaded in %.1f s\n", now_s() - t0);
     rc = initial_messages(&c);
     if (!rc) rc = c.interactive ? repl(&c) : answer_once(&c);
