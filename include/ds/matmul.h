@@ -45,6 +45,11 @@ typedef struct ds_matmul_ctx ds_matmul_ctx;
 // DS_EUNSUPPORTED when this CPU cannot run `level`.
 ds_status ds_matmul_ctx_new(ds_pool *pool, ds_cpu_level level, ds_matmul_ctx **out);
 
+// The level DS_CPU_AUTO resolves to in this process: DS_KERNELS if set and runnable (an
+// unknown or unrunnable value logs a warning once and is ignored), else the best this CPU
+// has. For `deepseek inspect` / `help`, with ds_cpu_describe().
+ds_cpu_level ds_matmul_default_level(void);
+
 // Frees the context and its scratch. NULL is a no-op.
 void ds_matmul_ctx_free(ds_matmul_ctx *ctx);
 

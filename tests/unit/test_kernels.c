@@ -288,6 +288,16 @@ static void test_cpu(void **state) {
     assert_true(ds_cpu_level_supported(DS_CPU_REF));
     assert_true(ds_cpu_level_supported(ds_cpu_best_level()));
     assert_true(ds_kernels_default_level() <= ds_cpu_best_level());
+    // DS_KERNELS (ctest runs this binary with and without it) picks the default level.
+    const char *env = getenv("DS_KERNELS");
+    if (!env || !*env) assert_int_equal(ds_kernels_default_level(), ds_cpu_best_level());
+    else if (ds_cpu_level_from_name(env, &l) == DS_OK && ds_cpu_level_supported(l))
+        assert_int_equal(ds_kernels_default_level(), l);
+    ds_matmul_ctx *auto_ctx;
+    assert_int_equal(ds_matmul_ctx_new(NULL, DS_CPU_AUTO, &auto_ctx), DS_OK);
+    assert_int_equal(ds_matmul_level(auto_ctx), ds_kernels_default_level());
+    assert_int_equal(ds_matmul_default_level(), ds_kernels_default_level());
+    ds_matmul_ctx_free(auto_ctx);
     const ds_cpu_features *f = ds_cpu_features_get();
     if (f->avx512vnni) assert_true(f->avx512f);
     if (f->amx_granted) assert_true(f->amx_int8);
