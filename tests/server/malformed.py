@@ -152,6 +152,30 @@ def disconnect_mid_stream(srv):
     return f"slot not freed after a disconnect: {m}"
 
 
+def disk_cache(binary, model):
+    """The on-disk prefix cache survives a restart; a damaged file is ignored, never trusted."""
+    import tempfile
+    doc = " ".join(f"Item {i} of the shared document is here." for i in range(20))
+    body = {"max_tokens": 2, "messages": [{"role": "system", "content": doc}, {"role": "user", "content": "q"}]}
+    hits = []
+    with tempfile.TemporaryDirectory() as d:
+        for round_ in range(3):
+            srv = Server(binary, model, ["-c", "512", "--cache-dir", d])
+            try:
+                st, data = srv.request("POST", "/v1/chat/completions", body)
+                hits.append(json.loads(data)["usage"]["prompt_cache_hit_tokens"] if st == 200 else -1)
+            finally:
+                srv.stop()
+            if round_ == 1:  # damage the entry
+                f = [x for x in __import__("os").listdir(d) if x.endswith(".dspc")][0]
+                with open(f"{d}/{f}", "r+b") as fh:
+                    fh.seek(100)
+                    fh.write(b"XXXX")
+    if not (hits[0] == 0 and hits[1] >= 300 and hits[2] == 0):
+        return f"disk cache hits cold/restart/damaged: {hits}"
+    return None
+
+
 def main():
     binary, model = sys.argv[1], sys.argv[2]
     srv = Server(binary, model, ["-np", "2", "-c", "512", "--api-key", KEY, "--max-body", str(1 << 20),
@@ -188,6 +212,9 @@ def main():
         rc = srv.stop()
     if rc != 0:
         failures.append(f"SIGTERM: exit status {rc}")
+    f = disk_cache(binary, model)
+    if f:
+        failures.append(f)
     print(f"{len(CASES) + 2} malformed requests, {len(failures)} failures")
     for f in failures:
         print("FAIL", f)
