@@ -10,6 +10,7 @@
 // The mins enter through the activation bsums, Σ_j mn[n][j]·bsum32[m][j], with vpdpwssd.
 // Then, as in the reference (src/kernels/ref/dot_k.c), each super-block adds
 // d_a·(d_w·sumi − dmin_w·summ) in f32.
+#include "kernels/x86/amx_util.h"
 #include "kernels/x86/avx2_util.h"
 #include "kernels/x86/x86.h"
 
@@ -17,25 +18,8 @@
 
 #include "ds/quant.h"
 
-enum { TILE_M = 16, TILE_N = 16, MAX_TILES = 8, SUB = 32 };
+enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, SUB = 32 };
 
-typedef struct tile_config {
-    uint8_t  palette_id;
-    uint8_t  start_row;
-    uint8_t  reserved[14];
-    uint16_t colsb[16];
-    uint8_t  rows[16];
-} tile_config;
-
-static void configure_tiles(void) {
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette_id = 1;
-    cfg.rows[0] = TILE_M, cfg.colsb[0] = TILE_N * 4;  // C: int32
-    cfg.rows[1] = TILE_M, cfg.colsb[1] = SUB;         // A: one sub-block of 16 tokens
-    cfg.rows[2] = SUB / 4, cfg.colsb[2] = TILE_N * 4; // B: VNNI layout
-    _tile_loadconfig(&cfg);
-}
 
 // One super-block of up to 16 rows, unpacked: B tiles, scales and mins with rows in lanes.
 typedef struct q4k_pack {
@@ -46,10 +30,8 @@ typedef struct q4k_pack {
 } q4k_pack;
 
 static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, q4k_pack *p) {
-    __mmask16   live = (__mmask16)((1u << nr) - 1);
-    __m512i     rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                             11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32((int)wrb));
+    __mmask16 live = amx_live(nr);
+    __m512i   rows = amx_row_offsets(wrb);
     const char *base = w + (size_t)i * sizeof(ds_block_q4_k);
     const __m512i m4 = _mm512_set1_epi8(0xF);
     for (int c = 0; c < 4; c++) {
@@ -120,7 +102,7 @@ DS_X86_GEMM(ds_gemm_q4_k_amx) {
         ds_gemm_q4_k_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
-    configure_tiles();
+    amx_configure(SUB);
     const int64_t nb = n / DS_QK_K;
     const int     n_tiles = (int)(nt_amx / TILE_M);
     q4k_pack      p;

@@ -10,6 +10,7 @@
 // accumulators, as the reference sums block by block (src/kernels/ref/dot_legacy.c).
 // The tile state is per thread: every call loads the configuration and releases it at the
 // end. The process got permission for the tile data in ds_cpu_features_get().
+#include "kernels/x86/amx_util.h"
 #include "kernels/x86/avx2_util.h"
 #include "kernels/x86/x86.h"
 
@@ -17,34 +18,14 @@
 
 #include "ds/quant.h"
 
-enum { TILE_M = 16, TILE_N = 16, MAX_TILES = 8 };
-
-typedef struct tile_config {
-    uint8_t  palette_id;
-    uint8_t  start_row;
-    uint8_t  reserved[14];
-    uint16_t colsb[16];
-    uint8_t  rows[16];
-} tile_config;
-
-static void configure_tiles(void) {
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette_id = 1;
-    cfg.rows[0] = TILE_M, cfg.colsb[0] = TILE_N * 4; // C: int32
-    cfg.rows[1] = TILE_M, cfg.colsb[1] = DS_QK8_0;   // A: one block of 16 tokens
-    cfg.rows[2] = DS_QK8_0 / 4, cfg.colsb[2] = TILE_N * 4; // B: VNNI layout
-    _tile_loadconfig(&cfg);
-}
+enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES };
 
 // Block b of up to 16 weight rows (nr of them; the rest read as zero) in VNNI layout, and
 // the rows' scales.
 static void pack_block(const char *w, size_t wrb, int64_t b, int nr, int32_t *bt,
                        float *dw) {
-    __mmask16 live = (__mmask16)((1u << nr) - 1);
-    __m512i   rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                          12, 13, 14, 15),
-                                        _mm512_set1_epi32((int)wrb));
+    __mmask16 live = amx_live(nr);
+    __m512i   rows = amx_row_offsets(wrb);
     const char *base = w + (size_t)b * sizeof(ds_block_q8_0);
     for (int kk = 0; kk < DS_QK8_0 / 4; kk++) {
         __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows,
@@ -62,7 +43,7 @@ DS_X86_GEMM(ds_gemm_q8_0_amx) {
         ds_gemm_q8_0_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
-    configure_tiles();
+    amx_configure(DS_QK8_0);
     const int64_t nb = n / DS_QK8_0;
     const int     n_tiles = (int)(nt_amx / TILE_M);
     for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
