@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -17,6 +18,19 @@ static inline float x86_hsum_ps(__m256 v) {
 }
 
 static inline float x86_fp16(uint16_t h) { return _cvtsh_ss(h); }
+
+// The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K super-block, unpacked
+// from their 12-byte 6-bit packing (deepseek-gguf.md §5.4), built in a register: storing
+// them and loading a vector back would stall on store forwarding.
+static inline __m128i x86_scales_mins_k4(const uint8_t *packed) {
+    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    uint32_t       u0, u1, u2;
+    memcpy(&u0, packed, 4), memcpy(&u1, packed + 4, 4), memcpy(&u2, packed + 8, 4);
+    uint32_t sc_lo = u0 & m1, mn_lo = u1 & m1;
+    uint32_t sc_hi = (u2 & m2) | (((u0 >> 6) & m3) << 4);
+    uint32_t mn_hi = ((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
+}
 
 // 16 int16 sums of pairs of products of two signed int8 vectors. maddubs wants an unsigned
 // first operand, so the sign of x moves onto y; |x| <= 127 keeps pair sums within int16.

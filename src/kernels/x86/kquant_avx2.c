@@ -13,26 +13,11 @@
 
 #include "ds/quant.h"
 
-// The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K super-block, unpacked
-// from their 12-byte 6-bit packing (deepseek-gguf.md §5.4).
-static inline void scales_mins_k4(const uint8_t *packed, uint8_t out[16]) {
-    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    uint32_t       u[4];
-    memcpy(u, packed, 12);
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
-    uint32_t mins_lo = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
-    u[2] = mins_lo;
-    u[0] &= m1;
-    memcpy(out, u, 16);
-}
-
-// Σ_j mins[j]·(bsums[2j] + bsums[2j+1]) for 8 mins.
-static inline int32_t mins_dot(const uint8_t *mins, const int16_t *bsums) {
+// Σ_j mins[j]·(bsums[2j] + bsums[2j+1]) for 8 mins (int16 lanes).
+static inline int32_t mins_dot(__m128i m, const int16_t *bsums) {
     __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
     __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
     __m128i pairs = _mm_hadd_epi16(b0, b1);
-    __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mins));
     __m128i p = _mm_madd_epi16(m, pairs);
     p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
     p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
@@ -63,8 +48,9 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             const ds_block_q4_k *x = (const ds_block_q4_k *)w + i;
             d16 = x->d, dmin16 = x->dmin, d_scales = x->scales, qs = x->qs;
         }
+        __m128i smv = x86_scales_mins_k4(d_scales), mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(smv, 8));
         uint8_t sm[16];
-        scales_mins_k4(d_scales, sm);
+        _mm_storeu_si128((__m128i *)sm, smv); // byte loads from one wide store forward fine
         __m256i sumi[4];
         for (int t = 0; t < N; t++) sumi[t] = _mm256_setzero_si256();
         __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
@@ -92,7 +78,7 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
         for (int t = 0; t < N; t++) {
             float d8 = y[t][i].d;
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d8 * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            macc[t] += d8 * dmin * (float)mins_dot(sm + 8, y[t][i].bsums);
+            macc[t] += d8 * dmin * (float)mins_dot(mins16, y[t][i].bsums);
         }
     }
     for (int t = 0; t < N; t++) out[t] = x86_hsum_ps(acc[t]) - macc[t];

@@ -31,18 +31,6 @@ static inline __m512i shift_pair(int lo, int hi) {
     return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
 }
 
-static inline void scales_mins_k4(const uint8_t *packed, uint8_t out[16]) {
-    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
-    uint32_t       u[4];
-    memcpy(u, packed, 12);
-    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
-    uint32_t mins_lo = u[1] & m1;
-    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
-    u[2] = mins_lo;
-    u[0] &= m1;
-    memcpy(out, u, 16);
-}
-
 // Σ_j s[j]·(bsums[2j] + bsums[2j+1]) for 8 int16 scales s.
 static inline int32_t pair_dot(__m128i s16, const int16_t *bsums) {
     __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
@@ -93,10 +81,8 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             const ds_block_q4_k *x = (const ds_block_q4_k *)w + i;
             d16 = x->d, dmin16 = x->dmin, packed = x->scales, qs = x->qs;
         }
-        uint8_t sm[16];
-        scales_mins_k4(packed, sm);
-        __m512i sc16 = _mm512_castsi256_si512(
-            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm)));
+        __m128i smv = x86_scales_mins_k4(packed);
+        __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(smv));
         __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh))
                         : _mm512_setzero_si512();
         __m512i sumi[4];
@@ -125,7 +111,7 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             }
         }
         float   d = x86_fp16(d16), dmin = x86_fp16(dmin16);
-        __m128i mins16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+        __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(smv, 8));
         for (int t = 0; t < N; t++) {
             float d8 = y[t][i].d;
             acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d8 * d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
@@ -214,15 +200,18 @@ X86_INLINE void rowdot_iq4_xs(int64_t n, const void *w, const void *const *a, fl
     const __m512i nib_shift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
                                                 0x0004000400040004, 0x0004000400040004);
     for (int64_t i = 0; i < n / DS_QK_K; i++) {
-        int32_t ls[16];
-        int16_t ls16[8];
-        for (int ib = 0; ib < 8; ib++) {
-            ls[ib] = (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xF) |
-                      (((x[i].scales_h >> 2 * ib) & 3) << 4)) - 32;
-            ls16[ib] = (int16_t)ls[ib];
-        }
-        __m512i ls32 = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)ls));
-        __m128i s16 = _mm_loadu_si128((const __m128i *)ls16);
+        // The 8 sub-block scales (ls - 32) built in registers: a store-then-vector-load of
+        // scalar results stalls on store forwarding, which cost this kernel 40%.
+        uint32_t sl;
+        memcpy(&sl, x[i].scales_l, 4);
+        __m256i lo = _mm256_srlv_epi32(_mm256_set1_epi32((int)sl), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+        __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(x[i].scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+        __m256i ls8 = _mm256_sub_epi32(
+            _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xF)),
+                            _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(3)), 4)),
+            _mm256_set1_epi32(32));
+        __m512i ls32 = _mm512_castsi256_si512(ls8);
+        __m128i s16 = _mm256_cvtepi32_epi16(ls8);
         __m512i sumi[4];
         for (int t = 0; t < N; t++) {
             int32_t corr = 128 * pair_dot(s16, y[t][i].bsums);
