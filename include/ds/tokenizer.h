@@ -6,7 +6,8 @@
 //      WHATWG / Python errors="replace" rule, which is also what a JavaScript string built with
 //      TextDecoder holds), so every later step sees valid UTF-8;
 //   2. added tokens are split out of the raw text, longest first: USER_DEFINED tokens always,
-//      CONTROL and UNKNOWN tokens only when DS_ENCODE_PARSE_SPECIAL is given;
+//      CONTROL and UNKNOWN tokens only when DS_ENCODE_PARSE_SPECIAL is given, none at all
+//      with DS_ENCODE_LITERAL or inside the literal spans of ds_tokenizer_encode_spans;
 //   3. each remaining fragment is cut into words by the pre-tokenizer's regex list
 //      (`tokenizer.ggml.pre`: deepseek-v3, deepseek-llm, deepseek-coder, qwen2 /
 //      deepseek-r1-qwen, llama-bpe / llama3), run with PCRE2 (UTF, UCP, JIT), with `\s` meaning
@@ -58,7 +59,17 @@ enum {
     // Turn the text of CONTROL tokens (<｜begin▁of▁sentence｜>, ...) into those tokens. Use it
     // for rendered chat templates, never for untrusted user text.
     DS_ENCODE_PARSE_SPECIAL = 1u << 1,
+    // Match no added token at all, USER_DEFINED ones included (DeepSeek-V3/R1 keep their chat
+    // markers there, and Hugging Face matches those in any text): every byte is plain text,
+    // encoded by BPE. For untrusted text (message content); overrides PARSE_SPECIAL.
+    DS_ENCODE_LITERAL = 1u << 2,
 };
+
+// A byte range [off, off + len) of a text.
+typedef struct ds_text_span {
+    size_t off;
+    size_t len;
+} ds_text_span;
 
 // Decode flags.
 enum {
@@ -111,6 +122,16 @@ int32_t     ds_tokenizer_find(const ds_tokenizer *t, const char *text, size_t le
 // on failure out keeps what it held before.
 ds_status ds_tokenizer_encode(const ds_tokenizer *t, const char *text, size_t len,
                               unsigned flags, ds_tokens *out);
+
+// ds_tokenizer_encode for a text that mixes trusted and untrusted bytes (a rendered chat
+// prompt): no added token is matched where it would overlap one of the `literal` spans
+// (sorted, non-overlapping, inside the text), elsewhere `flags` decide. Pre-tokenization and
+// BPE run across span edges as in a plain encode, so a text whose literal spans hold no
+// added-token text gives exactly the ids ds_tokenizer_encode gives. DS_EINVAL for spans out of
+// order or out of range, as well as encode's errors.
+ds_status ds_tokenizer_encode_spans(const ds_tokenizer *t, const char *text, size_t len,
+                                    unsigned flags, const ds_text_span *literal,
+                                    size_t n_literal, ds_tokens *out);
 
 // The same into a caller buffer: writes min(n, cap) ids and sets *n_tokens to the full count
 // n (so n > cap means the buffer was too small, as snprintf reports it).

@@ -88,7 +88,9 @@ static void reserve(tok_bpe_work *w, size_t n) {
     }
 }
 
-// ignore_merges (llama3): the whole word in mapped form, if it is a token.
+// ignore_merges (llama3): the whole word in mapped form, if it is a token of the BPE model.
+// Added tokens are not (Hugging Face keeps them out of model.vocab): they are matched before
+// pre-tokenization or, in literal text, never.
 static int32_t whole_word(const ds_tokenizer *t, tok_bpe_work *w, const uint8_t *word, size_t n) {
     if (n > DS_TOKEN_MAX_TEXT) return -1;
     if (2 * n > w->mapped_cap) {
@@ -97,7 +99,10 @@ static int32_t whole_word(const ds_tokenizer *t, tok_bpe_work *w, const uint8_t 
     }
     size_t o = 0;
     for (size_t i = 0; i < n; i++) o += (size_t)tok_utf8_encode(tok_byte_to_cp(word[i]), w->mapped + o);
-    return tok_map_find(t, w->mapped, o);
+    int32_t id = tok_map_find(t, w->mapped, o);
+    if (id < 0) return -1;
+    ds_token_type ty = (ds_token_type)t->type[id];
+    return ty == DS_TOKEN_CONTROL || ty == DS_TOKEN_USER_DEFINED || ty == DS_TOKEN_UNKNOWN ? -1 : id;
 }
 
 ds_status tok_bpe_word(const ds_tokenizer *t, tok_bpe_work *w, const uint8_t *word, size_t n,

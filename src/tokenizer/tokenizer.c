@@ -58,6 +58,8 @@ typedef struct enc {
     size_t              cache_mask, cache_used;
     ds_tokens          *out;
     unsigned            flags;
+    const ds_text_span *lit; // literal spans: no added token may overlap them
+    size_t              n_lit;
 } enc;
 
 static void cache_reset(enc *e, size_t slots) {
@@ -163,15 +165,22 @@ static int32_t match_added(const ds_tokenizer *t, const char *s, size_t n, unsig
 }
 
 // Leftmost-longest matching of added tokens (as Hugging Face's AddedVocabulary does), with
-// the text between them encoded as plain fragments.
+// the text between them encoded as plain fragments. A literal span is skipped over, and a
+// match before one may not reach into it.
 static ds_status encode_text(enc *e, const char *s, size_t n) {
     const ds_tokenizer *t = e->t;
-    if (!t->n_added && !memchr(t->first, 1, sizeof t->first)) return encode_fragment(e, s, n);
-    size_t    frag = 0;
+    if ((e->flags & DS_ENCODE_LITERAL) || (!t->n_added && !memchr(t->first, 1, sizeof t->first)))
+        return encode_fragment(e, s, n);
+    size_t    frag = 0, k = 0;
     ds_status st;
     for (size_t i = 0; i < n;) {
-        size_t  len;
-        int32_t id = t->first[(uint8_t)s[i]] ? match_added(t, s + i, n - i, e->flags, &len) : -1;
+        while (k < e->n_lit && e->lit[k].off + e->lit[k].len <= i) k++;
+        if (k < e->n_lit && e->lit[k].off <= i) {
+            i = e->lit[k].off + e->lit[k].len;
+            continue;
+        }
+        size_t  room = k < e->n_lit ? e->lit[k].off - i : n - i, len;
+        int32_t id = t->first[(uint8_t)s[i]] ? match_added(t, s + i, room, e->flags, &len) : -1;
         if (id < 0) {
             i++;
             continue;
@@ -184,19 +193,45 @@ static ds_status encode_text(enc *e, const char *s, size_t n) {
     return encode_fragment(e, s + frag, n - frag);
 }
 
-ds_status ds_tokenizer_encode(const ds_tokenizer *t, const char *text, size_t len,
-                              unsigned flags, ds_tokens *out) {
+// Span edges after invalid UTF-8 was replaced: each edge moves with the text before it (an
+// edge inside a replaced or multi-byte sequence moves to that sequence's end).
+static void remap_spans(const uint8_t *s, size_t n, ds_text_span *sp, size_t n_sp) {
+    size_t i = 0, o = 0;
+    for (size_t k = 0; k < 2 * n_sp; k++) {
+        size_t edge = k % 2 ? sp[k / 2].off + sp[k / 2].len : sp[k / 2].off;
+        while (i < edge && i < n) {
+            int32_t cp;
+            size_t  l = tok_utf8_next(s + i, n - i, &cp);
+            o += cp < 0 ? 3 : l;
+            i += l;
+        }
+        if (k % 2) sp[k / 2].len = o - sp[k / 2].off;
+        else sp[k / 2].off = o;
+    }
+}
+
+static ds_status encode(const ds_tokenizer *t, const char *text, size_t len, unsigned flags,
+                        const ds_text_span *lit, size_t n_lit, ds_tokens *out) {
     if (len > DS_ENCODE_MAX_TEXT)
         return ds_fail(DS_EINVAL, "tokenizer: text of %zu bytes is over the limit of %zu", len,
                        DS_ENCODE_MAX_TEXT);
-    const size_t n0   = out->n;
-    char        *copy = NULL;
+    const size_t  n0    = out->n;
+    char         *copy  = NULL;
+    ds_text_span *moved = NULL;
     if (len && tok_utf8_valid_prefix((const uint8_t *)text, len) != len) {
-        copy = tok_utf8_sanitize((const uint8_t *)text, len, &len);
+        size_t n_copy = 0;
+        copy          = tok_utf8_sanitize((const uint8_t *)text, len, &n_copy);
         if (!copy) return ds_fail(DS_ENOMEM, "tokenizer: out of memory");
+        if (n_lit) {
+            moved = ds_xmalloc(n_lit * sizeof *moved);
+            memcpy(moved, lit, n_lit * sizeof *moved);
+            remap_spans((const uint8_t *)text, len, moved, n_lit);
+            lit = moved;
+        }
         text = copy;
+        len  = n_copy;
     }
-    enc e = {.t = t, .out = out, .flags = flags};
+    enc e = {.t = t, .out = out, .flags = flags, .lit = lit, .n_lit = n_lit};
     tok_split_work_init(&e.sw, &t->pre);
     cache_reset(&e, CACHE_MIN_SLOTS);
     ds_status st = DS_OK;
@@ -208,7 +243,27 @@ ds_status ds_tokenizer_encode(const ds_tokenizer *t, const char *text, size_t le
     tok_bpe_work_free(&e.bw);
     free(e.cache);
     free(copy);
+    free(moved);
     return st;
+}
+
+ds_status ds_tokenizer_encode(const ds_tokenizer *t, const char *text, size_t len,
+                              unsigned flags, ds_tokens *out) {
+    return encode(t, text, len, flags, NULL, 0, out);
+}
+
+ds_status ds_tokenizer_encode_spans(const ds_tokenizer *t, const char *text, size_t len,
+                                    unsigned flags, const ds_text_span *literal,
+                                    size_t n_literal, ds_tokens *out) {
+    size_t end = 0;
+    for (size_t k = 0; k < n_literal; k++) {
+        if (literal[k].off < end || literal[k].off > len || literal[k].len > len - literal[k].off)
+            return ds_fail(DS_EINVAL, "tokenizer: literal span %zu [%zu, +%zu) is out of order "
+                                      "or outside the text of %zu bytes", k, literal[k].off,
+                           literal[k].len, len);
+        end = literal[k].off + literal[k].len;
+    }
+    return encode(t, text, len, flags, literal, n_literal, out);
 }
 
 ds_status ds_tokenizer_encode_buf(const ds_tokenizer *t, int32_t *ids, size_t cap,

@@ -176,6 +176,54 @@ static void added_tokens_and_parse_special(void **state) {
     sv_free(&v);
 }
 
+// DS_ENCODE_LITERAL matches no added token, USER_DEFINED ones included; literal spans do the
+// same for their bytes only, and a match may not reach into one.
+static void literal_text_and_spans(void **state) {
+    (void)state;
+    small_vocab v;
+    sv_init(&v);
+    int ctl  = sv_add(&v, "<|x|>", DS_TOKEN_CONTROL);
+    int user = sv_add(&v, "<think>", DS_TOKEN_USER_DEFINED);
+    ds_tokenizer *t = NULL;
+    assert_int_equal(sv_build(&v, NULL, 0, "deepseek-v3", &t), DS_OK);
+    int32_t lt = byte_id(t, '<'), gt = byte_id(t, '>'); // byte b has id b here
+    unsigned lit = DS_ENCODE_LITERAL | DS_ENCODE_PARSE_SPECIAL;
+    encode_is(t, "<think>", lit, (int32_t[]){'<', 't', 'h', 'i', 'n', 'k', '>'}, 7);
+    // "<|x|>a<think>b<|x|>": only the middle [5, 14) is literal
+    const char  *text = "<|x|>a<think>b<|x|>";
+    ds_text_span mid  = {5, 9};
+    ds_tokens    ids  = {0};
+    assert_int_equal(ds_tokenizer_encode_spans(t, text, strlen(text), DS_ENCODE_PARSE_SPECIAL,
+                                               &mid, 1, &ids), DS_OK);
+    assert_int_equal(ids.n, 11);
+    assert_int_equal(ids.ids[0], ctl);
+    assert_int_equal(ids.ids[10], ctl);
+    for (size_t i = 1; i < 10; i++) assert_true(ids.ids[i] != user && ids.ids[i] != ctl);
+    // a span over the closing token's last byte: the token cannot be matched across it
+    ids.n = 0;
+    ds_text_span tail = {18, 1};
+    assert_int_equal(ds_tokenizer_encode_spans(t, text, strlen(text), DS_ENCODE_PARSE_SPECIAL,
+                                               &tail, 1, &ids), DS_OK);
+    assert_int_equal(ids.ids[0], ctl);
+    assert_int_equal(ids.ids[2], user);
+    assert_true(ids.ids[ids.n - 1] == gt && ids.ids[ids.n - 2] != ctl);
+    // spans out of order or out of range
+    ds_text_span bad[2] = {{4, 4}, {2, 1}};
+    assert_int_equal(ds_tokenizer_encode_spans(t, text, strlen(text), 0, bad, 2, &ids), DS_EINVAL);
+    bad[0] = (ds_text_span){17, 3};
+    assert_int_equal(ds_tokenizer_encode_spans(t, text, strlen(text), 0, bad, 1, &ids), DS_EINVAL);
+    // invalid UTF-8 before a span: the span moves with the replaced bytes (1 byte -> 3)
+    ids.n = 0;
+    const char   *bad8 = "\xFF<think><think>";
+    ds_text_span second = {8, 7};
+    assert_int_equal(ds_tokenizer_encode_spans(t, bad8, strlen(bad8), 0, &second, 1, &ids), DS_OK);
+    assert_int_equal(ids.ids[ids.n - 8], user); // U+FFFD's 3 bytes, <think>, then 7 plain bytes
+    assert_int_equal(ids.ids[ids.n - 7], lt);
+    ds_tokens_free(&ids);
+    ds_tokenizer_free(t);
+    sv_free(&v);
+}
+
 static void stream_holds_split_characters(void **state) {
     (void)state;
     small_vocab v;
@@ -395,6 +443,57 @@ static void long_runs(void **state) {
     ds_tokenizer_free(t);
 }
 
+// The R1 vocabulary keeps its chat markers as USER_DEFINED tokens, which a plain encode
+// matches in any text. Literal text of every added token gives only BPE tokens that decode
+// back to it; spans over text without added tokens change nothing.
+static void r1_added_tokens_stay_text(void **state) {
+    (void)state;
+    char path[1024];
+    if (!test_shared_path(path, sizeof path, "testdata/vocab/ggml-vocab-deepseek-r1.gguf")) return;
+    ds_gguf *g = NULL;
+    ds_tokenizer *t = NULL;
+    assert_int_equal(ds_gguf_open(path, &g), DS_OK);
+    assert_int_equal(ds_tokenizer_load(g, &t), DS_OK);
+    ds_gguf_close(g);
+    int32_t user = ds_tokenizer_find(t, "<｜User｜>", strlen("<｜User｜>"));
+    assert_int_equal(ds_tokenizer_type(t, user), DS_TOKEN_USER_DEFINED);
+    int n_added = 0;
+    for (int32_t id = 0; id < ds_tokenizer_n_vocab(t); id++) {
+        ds_token_type ty = ds_tokenizer_type(t, id);
+        if (ty != DS_TOKEN_CONTROL && ty != DS_TOKEN_USER_DEFINED) continue;
+        n_added++;
+        char   text[DS_TOKEN_MAX_TEXT + 16];
+        size_t n = ds_tokenizer_piece(t, id, text + 1, DS_TOKEN_MAX_TEXT);
+        text[0]  = 'a'; // with a neighbour on each side, as inside a message
+        memcpy(text + 1 + n, "b", 2);
+        ds_tokens ids = {0};
+        assert_int_equal(ds_tokenizer_encode(t, text, n + 2, DS_ENCODE_LITERAL | DS_ENCODE_PARSE_SPECIAL, &ids), DS_OK);
+        for (size_t i = 0; i < ids.n; i++)
+            if (ds_tokenizer_type(t, ids.ids[i]) != DS_TOKEN_NORMAL)
+                fail_msg("'%s' gave token %d of type %d", text, ids.ids[i],
+                         ds_tokenizer_type(t, ids.ids[i]));
+        ds_buf dec = {0};
+        assert_int_equal(ds_tokenizer_decode(t, ids.ids, ids.n, 0, &dec), DS_OK);
+        assert_int_equal(dec.len, n + 2);
+        assert_memory_equal(dec.data, text, n + 2);
+        ds_buf_free(&dec);
+        ds_tokens_free(&ids);
+    }
+    assert_true(n_added > 10);
+    const char  *prompt = "<｜User｜>Hi there.\n\nHow are  you?<｜Assistant｜><think>\n";
+    ds_text_span span   = {strlen("<｜User｜>"), strlen("Hi there.\n\nHow are  you?")};
+    ds_tokens    a = {0}, b = {0};
+    assert_int_equal(ds_tokenizer_encode(t, prompt, strlen(prompt), DS_ENCODE_PARSE_SPECIAL, &a), DS_OK);
+    assert_int_equal(ds_tokenizer_encode_spans(t, prompt, strlen(prompt), DS_ENCODE_PARSE_SPECIAL,
+                                               &span, 1, &b), DS_OK);
+    assert_int_equal(a.n, b.n);
+    assert_memory_equal(a.ids, b.ids, a.n * sizeof *a.ids);
+    assert_int_equal(a.ids[0], user);
+    ds_tokens_free(&a);
+    ds_tokens_free(&b);
+    ds_tokenizer_free(t);
+}
+
 typedef struct thread_arg {
     const ds_tokenizer *t;
     const char         *text;
@@ -444,11 +543,13 @@ int main(void) {
         cmocka_unit_test(utf8_maximal_subparts),
         cmocka_unit_test(bpe_rank_order_and_ties),
         cmocka_unit_test(added_tokens_and_parse_special),
+        cmocka_unit_test(literal_text_and_spans),
         cmocka_unit_test(stream_holds_split_characters),
         cmocka_unit_test(bad_vocabularies_fail_to_load),
         cmocka_unit_test(gguf_vocab_validation),
         cmocka_unit_test(random_bytes_never_crash),
         cmocka_unit_test(long_runs),
+        cmocka_unit_test(r1_added_tokens_stay_text),
         cmocka_unit_test(threads_share_one_tokenizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
