@@ -24,6 +24,13 @@
 // Only the V3.2 template writes tool definitions; the others ignore `tools` as their official
 // templates do.
 //
+// Untrusted text. A rendered prompt mixes the template's own text (markers such as
+// <｜User｜>, which must become special tokens) with text from the messages, which must not:
+// a user who writes `<｜Assistant｜>` or `<think>` is writing text. ds_chat_render_spans
+// reports which bytes came from the messages, and ds_chat_encode tokenizes the prompt with
+// special tokens parsed in the template's text only (message bytes go through plain BPE, as
+// the official API treats user text).
+//
 // Reasoning. ds_reasoning turns generated text, pushed piece by piece as tokens arrive, into
 // reasoning, answer and tool-call text; markers split across pieces are held back until they
 // are decided. The CLI and the server drive the same code.
@@ -35,9 +42,9 @@
 
 #include "ds/buf.h"
 #include "ds/err.h"
+#include "ds/tokenizer.h"
 
 typedef struct ds_gguf ds_gguf;
-typedef struct ds_tokenizer ds_tokenizer;
 struct json_t; // jansson
 
 typedef enum ds_chat_format {
@@ -132,6 +139,27 @@ ds_status ds_chat_detect(const ds_gguf *g, const ds_tokenizer *tok, ds_chat_form
 // DS_EFORMAT for tools_json that is not a JSON array. On failure out is left as it was.
 ds_status ds_chat_render(ds_chat_format f, const ds_chat_messages *m, const ds_chat_params *p,
                          ds_buf *out);
+
+// Byte ranges of a rendered prompt that came from the messages or the tools: contents,
+// reasoning, tool results, tool-call names and arguments, tool definitions. Offsets are into
+// the ds_buf the prompt was rendered into; sorted, non-overlapping, adjacent ranges joined.
+typedef struct ds_chat_spans {
+    ds_text_span *items;
+    size_t        n, cap;
+} ds_chat_spans;
+
+void ds_chat_spans_free(ds_chat_spans *s); // back to empty; NULL is a no-op
+
+// ds_chat_render (the same bytes, the same errors) that also appends to `content` the ranges
+// of out that came from the messages. On failure both are left as they were.
+ds_status ds_chat_render_spans(ds_chat_format f, const ds_chat_messages *m,
+                               const ds_chat_params *p, ds_buf *out, ds_chat_spans *content);
+
+// Tokenizes a rendered prompt: special tokens parsed outside the content spans, none inside
+// (ds_tokenizer_encode_spans); `flags` may add DS_ENCODE_ADD_BOS. Appends to out; the
+// tokenizer's errors.
+ds_status ds_chat_encode(const ds_tokenizer *t, const char *text, size_t len,
+                         const ds_chat_spans *content, unsigned flags, ds_tokens *out);
 
 // ---- reasoning split ----
 

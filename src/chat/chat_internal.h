@@ -25,21 +25,34 @@
 #define CHAT_THINK_END     "</think>"
 #define CHAT_DSML          "｜DSML｜"
 
+// Where a renderer writes: the prompt, and the ranges of it that came from the messages
+// (spans may be NULL when the caller did not ask). Template text goes through chat_put,
+// message text through chat_put_content or is marked with chat_mark after it is written.
+typedef struct chat_out {
+    ds_buf        *b;
+    ds_chat_spans *spans;
+} chat_out;
+
+void chat_put(chat_out *o, const char *s);
+void chat_put_content(chat_out *o, const char *s);
+void chat_mark(chat_out *o, size_t from); // bytes [from, end) came from the messages
+void chat_truncate(chat_out *o, size_t len); // drops the text, and the spans, from len on
+
 // A renderer appends the prompt to out; `think` is already resolved to on/off.
 typedef ds_status (*chat_render_fn)(const ds_chat_messages *m, const ds_chat_params *p,
-                                    bool think, ds_buf *out);
+                                    bool think, chat_out *out);
 
-ds_status chat_render_v3(const ds_chat_messages *m, const ds_chat_params *p, bool think, ds_buf *out);
-ds_status chat_render_r1(const ds_chat_messages *m, const ds_chat_params *p, bool think, ds_buf *out);
+ds_status chat_render_v3(const ds_chat_messages *m, const ds_chat_params *p, bool think, chat_out *out);
+ds_status chat_render_r1(const ds_chat_messages *m, const ds_chat_params *p, bool think, chat_out *out);
 ds_status chat_render_r1_original(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                                  ds_buf *out);
+                                  chat_out *out);
 ds_status chat_render_distill_llama(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                                    ds_buf *out);
+                                    chat_out *out);
 ds_status chat_render_distill_qwen(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                                   ds_buf *out);
-ds_status chat_render_v2(const ds_chat_messages *m, const ds_chat_params *p, bool think, ds_buf *out);
-ds_status chat_render_v31(const ds_chat_messages *m, const ds_chat_params *p, bool think, ds_buf *out);
-ds_status chat_render_v32(const ds_chat_messages *m, const ds_chat_params *p, bool think, ds_buf *out);
+                                   chat_out *out);
+ds_status chat_render_v2(const ds_chat_messages *m, const ds_chat_params *p, bool think, chat_out *out);
+ds_status chat_render_v31(const ds_chat_messages *m, const ds_chat_params *p, bool think, chat_out *out);
+ds_status chat_render_v32(const ds_chat_messages *m, const ds_chat_params *p, bool think, chat_out *out);
 
 const char *chat_role_name(ds_chat_role r);
 // The failure every renderer reports for a field its template cannot use (Jinja would raise).

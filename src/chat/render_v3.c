@@ -20,41 +20,38 @@ typedef struct v3_style {
     const char *gen;         // the generation prompt
 } v3_style;
 
-static ds_status system_prompt(const ds_chat_messages *m, bool last_only, ds_buf *out) {
+static ds_status system_prompt(const ds_chat_messages *m, bool last_only, chat_out *out) {
     bool first = true;
-    size_t start = out->len;
+    size_t start = out->b->len;
     for (size_t i = 0; i < m->n; i++) {
         const ds_chat_message *msg = &m->items[i];
         if (msg->role != DS_ROLE_SYSTEM) continue;
         if (!msg->content) return chat_bad_message(i, msg, "content is null");
-        if (last_only) {
-            out->len = start; // the template keeps overwriting ns.system_prompt
-            ds_buf_puts(out, "");
-        } else if (!first) {
-            ds_buf_puts(out, "\n\n");
-        }
-        ds_buf_puts(out, msg->content);
+        if (last_only) chat_truncate(out, start); // the template keeps overwriting ns.system_prompt
+        else if (!first) chat_put(out, "\n\n");
+        chat_put_content(out, msg->content);
         first = false;
     }
-    if (out->data) out->data[out->len] = '\0';
     return DS_OK;
 }
 
-static void call_text(ds_buf *out, const ds_chat_tool_call *c, bool quote_args) {
-    ds_buf_puts(out, CHAT_CALL_BEGIN);
-    ds_buf_puts(out, c->type);
-    ds_buf_puts(out, CHAT_SEP);
-    ds_buf_puts(out, c->name);
-    ds_buf_puts(out, "\n```json\n");
-    if (quote_args) chat_json_str(out, c->arguments);
-    else ds_buf_puts(out, c->arguments);
-    ds_buf_puts(out, "\n```" CHAT_CALL_END);
+static void call_text(chat_out *out, const ds_chat_tool_call *c, bool quote_args) {
+    chat_put(out, CHAT_CALL_BEGIN);
+    chat_put_content(out, c->type);
+    chat_put(out, CHAT_SEP);
+    chat_put_content(out, c->name);
+    chat_put(out, "\n```json\n");
+    size_t at = out->b->len;
+    if (quote_args) chat_json_str(out->b, c->arguments);
+    else chat_put(out, c->arguments);
+    chat_mark(out, at);
+    chat_put(out, "\n```" CHAT_CALL_END);
 }
 
 static ds_status render_v3_style(const ds_chat_messages *m, const ds_chat_params *p,
-                                 const v3_style *st, ds_buf *out) {
+                                 const v3_style *st, chat_out *out) {
     bool is_first = false, is_tool = false, is_output_first = true;
-    ds_buf_puts(out, p->bos ? p->bos : CHAT_BOS);
+    chat_put(out, p->bos ? p->bos : CHAT_BOS);
     ds_status s = system_prompt(m, st->last_system, out);
     if (s != DS_OK) return s;
     for (size_t i = 0; i < m->n; i++) {
@@ -64,78 +61,78 @@ static ds_status render_v3_style(const ds_chat_messages *m, const ds_chat_params
         case DS_ROLE_USER:
             if (!msg->content) return chat_bad_message(i, msg, "content is null");
             is_tool = false;
-            ds_buf_puts(out, CHAT_USER);
-            ds_buf_puts(out, msg->content);
+            chat_put(out, CHAT_USER);
+            chat_put_content(out, msg->content);
             break;
         case DS_ROLE_ASSISTANT:
             if (st->qwen_calls ? msg->n_tool_calls > 0 : msg->content == NULL) {
                 is_tool = false;
                 for (size_t k = 0; k < msg->n_tool_calls; k++) {
                     if (!is_first) {
-                        ds_buf_puts(out, CHAT_ASSISTANT CHAT_CALLS_BEGIN);
+                        chat_put(out, CHAT_ASSISTANT CHAT_CALLS_BEGIN);
                         call_text(out, &msg->tool_calls[k], st->qwen_calls);
                         is_first = true;
                     } else {
-                        ds_buf_puts(out, "\n");
+                        chat_put(out, "\n");
                         call_text(out, &msg->tool_calls[k], st->qwen_calls);
-                        if (!st->qwen_calls) ds_buf_puts(out, CHAT_CALLS_END CHAT_EOS);
+                        if (!st->qwen_calls) chat_put(out, CHAT_CALLS_END CHAT_EOS);
                     }
                 }
-                if (st->qwen_calls) ds_buf_puts(out, CHAT_CALLS_END CHAT_EOS);
+                if (st->qwen_calls) chat_put(out, CHAT_CALLS_END CHAT_EOS);
             }
             if (msg->content) {
                 if (is_tool) {
-                    ds_buf_puts(out, CHAT_OUTPUTS_END);
-                    ds_buf_puts(out, msg->content);
-                    ds_buf_puts(out, CHAT_EOS);
+                    chat_put(out, CHAT_OUTPUTS_END);
+                    chat_put_content(out, msg->content);
+                    chat_put(out, CHAT_EOS);
                     is_tool = false;
                 } else {
-                    ds_buf_puts(out, CHAT_ASSISTANT);
-                    ds_buf_puts(out, st->cut_think ? chat_after_think(msg->content, false)
-                                                   : msg->content);
-                    ds_buf_puts(out, CHAT_EOS);
+                    chat_put(out, CHAT_ASSISTANT);
+                    chat_put_content(out, st->cut_think ? chat_after_think(msg->content, false)
+                                                           : msg->content);
+                    chat_put(out, CHAT_EOS);
                 }
             }
             break;
         case DS_ROLE_TOOL:
             if (!msg->content) return chat_bad_message(i, msg, "content is null");
             is_tool = true;
-            ds_buf_puts(out, is_output_first ? CHAT_OUTPUTS_BEGIN CHAT_OUTPUT_BEGIN
+            chat_put(out, is_output_first ? CHAT_OUTPUTS_BEGIN CHAT_OUTPUT_BEGIN
                                              : "\n" CHAT_OUTPUT_BEGIN);
             is_output_first = false;
-            ds_buf_puts(out, msg->content);
-            ds_buf_puts(out, CHAT_OUTPUT_END);
+            chat_put_content(out, msg->content);
+            chat_put(out, CHAT_OUTPUT_END);
             break;
         }
     }
-    if (is_tool) ds_buf_puts(out, CHAT_OUTPUTS_END);
-    if (p->add_generation_prompt && !is_tool) ds_buf_puts(out, st->gen);
+    if (is_tool) chat_put(out, CHAT_OUTPUTS_END);
+    if (p->add_generation_prompt && !is_tool) chat_put(out, st->gen);
     return DS_OK;
 }
 
 ds_status chat_render_v3(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                         ds_buf *out) {
+                         chat_out *out) {
     (void)think;
     static const v3_style st = {.gen = CHAT_ASSISTANT};
     return render_v3_style(m, p, &st, out);
 }
 
 ds_status chat_render_r1(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                         ds_buf *out) {
+                         chat_out *out) {
     (void)think;
     static const v3_style st = {.cut_think = true, .gen = CHAT_ASSISTANT CHAT_THINK "\n"};
     return render_v3_style(m, p, &st, out);
 }
 
 ds_status chat_render_r1_original(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                                  ds_buf *out) {
+                                  chat_out *out) {
     (void)think;
     static const v3_style st = {.cut_think = true, .gen = CHAT_ASSISTANT};
     return render_v3_style(m, p, &st, out);
 }
 
 ds_status chat_render_distill_llama(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                                    ds_buf *out) {
+                                    chat_out *out) {
     (void)think;
     static const v3_style st = {.last_system = true, .cut_think = true,
                                 .gen = CHAT_ASSISTANT CHAT_THINK "\n"};
@@ -143,7 +140,7 @@ ds_status chat_render_distill_llama(const ds_chat_messages *m, const ds_chat_par
 }
 
 ds_status chat_render_distill_qwen(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                                   ds_buf *out) {
+                                   chat_out *out) {
     (void)think;
     static const v3_style st = {.last_system = true, .cut_think = true, .qwen_calls = true,
                                 .gen = CHAT_ASSISTANT CHAT_THINK "\n"};
@@ -153,18 +150,18 @@ ds_status chat_render_distill_qwen(const ds_chat_messages *m, const ds_chat_para
 // V2 / V2-Lite chat (deepseek-gguf.md §7.4): plain "User: " / "Assistant: " turns; tool
 // messages are not part of the format and are left out, as the template does.
 ds_status chat_render_v2(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                         ds_buf *out) {
+                         chat_out *out) {
     (void)think;
-    ds_buf_puts(out, p->bos ? p->bos : CHAT_BOS);
+    chat_put(out, p->bos ? p->bos : CHAT_BOS);
     for (size_t i = 0; i < m->n; i++) {
         const ds_chat_message *msg = &m->items[i];
         if (msg->role == DS_ROLE_TOOL) continue;
         if (!msg->content) return chat_bad_message(i, msg, "content is null");
-        if (msg->role == DS_ROLE_USER) ds_buf_puts(out, "User: ");
-        if (msg->role == DS_ROLE_ASSISTANT) ds_buf_puts(out, "Assistant: ");
-        ds_buf_puts(out, msg->content);
-        ds_buf_puts(out, msg->role == DS_ROLE_ASSISTANT ? CHAT_EOS : "\n\n");
+        if (msg->role == DS_ROLE_USER) chat_put(out, "User: ");
+        if (msg->role == DS_ROLE_ASSISTANT) chat_put(out, "Assistant: ");
+        chat_put_content(out, msg->content);
+        chat_put(out, msg->role == DS_ROLE_ASSISTANT ? CHAT_EOS : "\n\n");
     }
-    if (p->add_generation_prompt) ds_buf_puts(out, "Assistant:");
+    if (p->add_generation_prompt) chat_put(out, "Assistant:");
     return DS_OK;
 }

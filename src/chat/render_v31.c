@@ -15,14 +15,14 @@
 
 #include "chat_internal.h"
 
-static ds_status system_joined(const ds_chat_messages *m, bool null_ok, ds_buf *out) {
+static ds_status system_joined(const ds_chat_messages *m, bool null_ok, chat_out *out) {
     bool first = true;
     for (size_t i = 0; i < m->n; i++) {
         const ds_chat_message *msg = &m->items[i];
         if (msg->role != DS_ROLE_SYSTEM) continue;
         if (!msg->content && !null_ok) return chat_bad_message(i, msg, "content is null");
-        if (!first) ds_buf_puts(out, "\n\n");
-        ds_buf_puts(out, msg->content ? msg->content : "");
+        if (!first) chat_put(out, "\n\n");
+        chat_put_content(out, msg->content ? msg->content : "");
         first = false;
     }
     return DS_OK;
@@ -31,9 +31,9 @@ static ds_status system_joined(const ds_chat_messages *m, bool null_ok, ds_buf *
 // ---- V3.1 ----
 
 ds_status chat_render_v31(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                          ds_buf *out) {
+                          chat_out *out) {
     bool is_first = false, is_tool = false, is_last_user = false;
-    ds_buf_puts(out, p->bos ? p->bos : CHAT_BOS);
+    chat_put(out, p->bos ? p->bos : CHAT_BOS);
     ds_status s = system_joined(m, false, out);
     if (s != DS_OK) return s;
     for (size_t i = 0; i < m->n; i++) {
@@ -44,47 +44,49 @@ ds_status chat_render_v31(const ds_chat_messages *m, const ds_chat_params *p, bo
             if (!msg->content) return chat_bad_message(i, msg, "content is null");
             is_tool = is_first = false;
             is_last_user       = true;
-            ds_buf_puts(out, CHAT_USER);
-            ds_buf_puts(out, msg->content);
+            chat_put(out, CHAT_USER);
+            chat_put_content(out, msg->content);
             break;
         case DS_ROLE_ASSISTANT:
             if (msg->n_tool_calls > 0) {
-                if (is_last_user) ds_buf_puts(out, CHAT_ASSISTANT CHAT_THINK_END);
+                if (is_last_user) chat_put(out, CHAT_ASSISTANT CHAT_THINK_END);
                 is_last_user = is_first = is_tool = false;
                 for (size_t k = 0; k < msg->n_tool_calls; k++) {
                     if (!is_first) {
-                        if (msg->content) ds_buf_puts(out, msg->content);
-                        ds_buf_puts(out, CHAT_CALLS_BEGIN);
+                        if (msg->content) chat_put_content(out, msg->content);
+                        chat_put(out, CHAT_CALLS_BEGIN);
                         is_first = true;
                     }
-                    ds_buf_puts(out, CHAT_CALL_BEGIN);
-                    ds_buf_puts(out, msg->tool_calls[k].name);
-                    ds_buf_puts(out, CHAT_SEP);
-                    chat_json_str(out, msg->tool_calls[k].arguments);
-                    ds_buf_puts(out, CHAT_CALL_END);
+                    chat_put(out, CHAT_CALL_BEGIN);
+                    chat_put_content(out, msg->tool_calls[k].name);
+                    chat_put(out, CHAT_SEP);
+                    size_t at = out->b->len;
+                    chat_json_str(out->b, msg->tool_calls[k].arguments);
+                    chat_mark(out, at);
+                    chat_put(out, CHAT_CALL_END);
                 }
-                ds_buf_puts(out, CHAT_CALLS_END CHAT_EOS);
+                chat_put(out, CHAT_CALLS_END CHAT_EOS);
                 break;
             }
-            if (is_last_user) ds_buf_puts(out, CHAT_ASSISTANT CHAT_THINK_END);
+            if (is_last_user) chat_put(out, CHAT_ASSISTANT CHAT_THINK_END);
             is_last_user = false;
             if (!msg->content) return chat_bad_message(i, msg, "content is null");
-            ds_buf_puts(out, is_tool ? msg->content : chat_after_think(msg->content, true));
-            ds_buf_puts(out, CHAT_EOS);
+            chat_put_content(out, is_tool ? msg->content : chat_after_think(msg->content, true));
+            chat_put(out, CHAT_EOS);
             is_tool = false;
             break;
         case DS_ROLE_TOOL:
             if (!msg->content) return chat_bad_message(i, msg, "content is null");
             is_last_user = false;
             is_tool      = true;
-            ds_buf_puts(out, CHAT_OUTPUT_BEGIN);
-            ds_buf_puts(out, msg->content);
-            ds_buf_puts(out, CHAT_OUTPUT_END);
+            chat_put(out, CHAT_OUTPUT_BEGIN);
+            chat_put_content(out, msg->content);
+            chat_put(out, CHAT_OUTPUT_END);
             break;
         }
     }
     if (p->add_generation_prompt && is_last_user && !is_tool)
-        ds_buf_puts(out, think ? CHAT_ASSISTANT CHAT_THINK : CHAT_ASSISTANT CHAT_THINK_END);
+        chat_put(out, think ? CHAT_ASSISTANT CHAT_THINK : CHAT_ASSISTANT CHAT_THINK_END);
     return DS_OK;
 }
 
@@ -157,11 +159,12 @@ static const char tools_header[] =
     "...thinking about results" CHAT_THINK_END "\n\nHere are the functions available in "
     "JSONSchema format:\n<functions>\n";
 
-static ds_status v32_system(const ds_chat_messages *m, const ds_chat_params *p, ds_buf *out) {
-    ds_buf sys = {0};
-    ds_buf_puts(&sys, "");
-    ds_status s = system_joined(m, true, &sys);
-    json_t *tools = NULL;
+// The system prompt: the joined system messages, then the tool definitions (the client's
+// JSON, written back Python-style: content) under the template's header.
+static ds_status v32_system(const ds_chat_messages *m, const ds_chat_params *p, chat_out *out) {
+    size_t    start = out->b->len;
+    ds_status s     = system_joined(m, true, out);
+    json_t   *tools = NULL;
     if (s == DS_OK && p->tools_json) {
         json_error_t err;
         tools = json_loads(p->tools_json, 0, &err);
@@ -170,8 +173,8 @@ static ds_status v32_system(const ds_chat_messages *m, const ds_chat_params *p, 
                         tools ? "" : ": ", tools ? "" : err.text);
     }
     if (s == DS_OK && json_array_size(tools) > 0) {
-        if (sys.len) ds_buf_puts(&sys, "\n\n");
-        ds_buf_puts(&sys, tools_header);
+        if (out->b->len > start) chat_put(out, "\n\n");
+        chat_put(out, tools_header);
         for (size_t i = 0; i < json_array_size(tools); i++) {
             const json_t *t = json_array_get(tools, i), *type = json_object_get(t, "type");
             if (!json_is_string(type) || strcmp(json_string_value(type), "function")) continue;
@@ -180,19 +183,19 @@ static ds_status v32_system(const ds_chat_messages *m, const ds_chat_params *p, 
                 s = ds_fail(DS_EFORMAT, "tools: tool %zu has no 'function'", i);
                 break;
             }
-            py_json(&sys, fn);
-            ds_buf_puts(&sys, "\n");
+            size_t at = out->b->len;
+            py_json(out->b, fn);
+            chat_mark(out, at);
+            chat_put(out, "\n");
         }
-        ds_buf_puts(&sys, "</functions>\n");
+        chat_put(out, "</functions>\n");
     }
-    if (s == DS_OK) ds_buf_append(out, sys.data, sys.len);
     json_decref(tools);
-    ds_buf_free(&sys);
     return s;
 }
 
-static ds_status v32_calls(const ds_chat_message *msg, size_t i, ds_buf *out) {
-    ds_buf_puts(out, "\n\n<" DSML_TOKEN "function_calls>\n");
+static ds_status v32_calls(const ds_chat_message *msg, size_t i, chat_out *out) {
+    chat_put(out, "\n\n<" DSML_TOKEN "function_calls>\n");
     for (size_t k = 0; k < msg->n_tool_calls; k++) {
         const ds_chat_tool_call *c = &msg->tool_calls[k];
         json_error_t err;
@@ -201,35 +204,40 @@ static ds_status v32_calls(const ds_chat_message *msg, size_t i, ds_buf *out) {
             json_decref(args);
             return chat_bad_message(i, msg, "tool call arguments are not a JSON object");
         }
-        ds_buf_printf(out, "<" DSML_TOKEN "invoke name=\"%s\">\n", c->name);
+        chat_put(out, "<" DSML_TOKEN "invoke name=\"");
+        chat_put_content(out, c->name);
+        chat_put(out, "\">\n");
         const char *key;
         json_t *val;
         json_object_foreach(args, key, val) {
             bool str = json_is_string(val);
-            ds_buf_printf(out, "<" DSML_TOKEN "parameter name=\"%s\" string=\"%s\">", key,
-                          str ? "true" : "false");
-            if (str) ds_buf_puts(out, json_string_value(val));
-            else py_json(out, val);
-            ds_buf_puts(out, "</" DSML_TOKEN "parameter>\n");
+            chat_put(out, "<" DSML_TOKEN "parameter name=\"");
+            chat_put_content(out, key);
+            chat_put(out, str ? "\" string=\"true\">" : "\" string=\"false\">");
+            size_t at = out->b->len;
+            if (str) chat_put(out, json_string_value(val));
+            else py_json(out->b, val);
+            chat_mark(out, at);
+            chat_put(out, "</" DSML_TOKEN "parameter>\n");
         }
-        ds_buf_puts(out, "</" DSML_TOKEN "invoke>\n");
+        chat_put(out, "</" DSML_TOKEN "invoke>\n");
         json_decref(args);
     }
-    ds_buf_puts(out, "</" DSML_TOKEN "function_calls>");
+    chat_put(out, "</" DSML_TOKEN "function_calls>");
     return DS_OK;
 }
 
-static void v32_think(const ds_chat_message *msg, bool open, ds_buf *out) {
+static void v32_think(const ds_chat_message *msg, bool open, chat_out *out) {
     if (open) {
-        ds_buf_puts(out, CHAT_THINK);
-        if (msg->reasoning_content) ds_buf_puts(out, msg->reasoning_content);
+        chat_put(out, CHAT_THINK);
+        if (msg->reasoning_content) chat_put_content(out, msg->reasoning_content);
     }
-    ds_buf_puts(out, CHAT_THINK_END);
+    chat_put(out, CHAT_THINK_END);
 }
 
 ds_status chat_render_v32(const ds_chat_messages *m, const ds_chat_params *p, bool think,
-                          ds_buf *out) {
-    ds_buf_puts(out, p->bos ? p->bos : CHAT_BOS);
+                          chat_out *out) {
+    chat_put(out, p->bos ? p->bos : CHAT_BOS);
     ds_status s = v32_system(m, p, out);
     if (s != DS_OK) return s;
     size_t last_user = SIZE_MAX; // SIZE_MAX: none (the template's -1)
@@ -240,18 +248,18 @@ ds_status chat_render_v32(const ds_chat_messages *m, const ds_chat_params *p, bo
         const ds_chat_message *msg = &m->items[i];
         bool after_last_user = last_user == SIZE_MAX || i > last_user;
         if (msg->role == DS_ROLE_USER) {
-            ds_buf_puts(out, CHAT_USER);
-            ds_buf_puts(out, msg->content ? msg->content : "");
+            chat_put(out, CHAT_USER);
+            chat_put_content(out, msg->content ? msg->content : "");
             pending_asst = true;
             pending_tool = false;
         } else if (msg->role == DS_ROLE_ASSISTANT) {
-            if (pending_asst) ds_buf_puts(out, CHAT_ASSISTANT);
-            if (pending_tool) ds_buf_puts(out, "\n\n");
+            if (pending_asst) chat_put(out, CHAT_ASSISTANT);
+            if (pending_tool) chat_put(out, "\n\n");
             if (pending_asst || pending_tool) v32_think(msg, after_last_user && think, out);
             pending_asst = pending_tool = false;
-            if (msg->content) ds_buf_puts(out, msg->content);
+            if (msg->content) chat_put_content(out, msg->content);
             if (msg->n_tool_calls && (s = v32_calls(msg, i, out)) != DS_OK) return s;
-            ds_buf_puts(out, CHAT_EOS);
+            chat_put(out, CHAT_EOS);
         } else if (msg->role == DS_ROLE_TOOL) {
             size_t a = SIZE_MAX; // the last assistant message with tool calls before this one
             for (size_t k = 0; k < i; k++)
@@ -259,20 +267,20 @@ ds_status chat_render_v32(const ds_chat_messages *m, const ds_chat_params *p, bo
             if (a == SIZE_MAX)
                 return chat_bad_message(i, msg, "tool result without an earlier tool call");
             size_t order = i - a;
-            if (order == 1) ds_buf_puts(out, "\n\n<function_results>");
-            ds_buf_puts(out, "\n<result>");
-            ds_buf_puts(out, msg->content ? msg->content : "");
-            ds_buf_puts(out, "</result>");
+            if (order == 1) chat_put(out, "\n\n<function_results>");
+            chat_put(out, "\n<result>");
+            chat_put_content(out, msg->content ? msg->content : "");
+            chat_put(out, "</result>");
             if (order == m->items[a].n_tool_calls) {
-                ds_buf_puts(out, "\n</function_results>");
+                chat_put(out, "\n</function_results>");
                 pending_asst = false;
                 pending_tool = true;
             }
         }
     }
     if (p->add_generation_prompt && (pending_asst || pending_tool)) {
-        ds_buf_puts(out, pending_asst ? CHAT_ASSISTANT : "\n\n");
-        ds_buf_puts(out, think ? CHAT_THINK : CHAT_THINK CHAT_THINK_END);
+        chat_put(out, pending_asst ? CHAT_ASSISTANT : "\n\n");
+        chat_put(out, think ? CHAT_THINK : CHAT_THINK CHAT_THINK_END);
     }
     return DS_OK;
 }

@@ -9,9 +9,11 @@
 // so the rendering is the one that template gives. Without a template, the architecture
 // (qwen2, llama: the distills) and the special tokens (the V3 markers, else V2's plain text)
 // decide.
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat_internal.h"
+#include "ds/alloc.h"
 #include "ds/gguf.h"
 #include "ds/tokenizer.h"
 
@@ -135,8 +137,51 @@ ds_chat_params ds_chat_params_default(void) {
     return (ds_chat_params){.add_generation_prompt = true, .think = DS_THINK_DEFAULT};
 }
 
-ds_status ds_chat_render(ds_chat_format f, const ds_chat_messages *m, const ds_chat_params *p,
-                         ds_buf *out) {
+// ---- the prompt and its content spans ----
+
+void chat_put(chat_out *o, const char *s) {
+    ds_buf_puts(o->b, s);
+}
+
+void chat_mark(chat_out *o, size_t from) {
+    ds_chat_spans *sp = o->spans;
+    if (!sp || from >= o->b->len) return;
+    if (sp->n && sp->items[sp->n - 1].off + sp->items[sp->n - 1].len == from) {
+        sp->items[sp->n - 1].len = o->b->len - sp->items[sp->n - 1].off;
+        return;
+    }
+    if (sp->n == sp->cap) {
+        sp->cap   = sp->cap ? 2 * sp->cap : 16;
+        sp->items = ds_xrealloc(sp->items, sp->cap * sizeof *sp->items);
+    }
+    sp->items[sp->n++] = (ds_text_span){from, o->b->len - from};
+}
+
+void chat_put_content(chat_out *o, const char *s) {
+    size_t from = o->b->len;
+    ds_buf_puts(o->b, s);
+    chat_mark(o, from);
+}
+
+void chat_truncate(chat_out *o, size_t len) {
+    ds_chat_spans *sp = o->spans;
+    while (sp && sp->n && sp->items[sp->n - 1].off >= len) sp->n--;
+    if (sp && sp->n && sp->items[sp->n - 1].off + sp->items[sp->n - 1].len > len)
+        sp->items[sp->n - 1].len = len - sp->items[sp->n - 1].off;
+    if (len < o->b->len) {
+        o->b->len = len;
+        if (o->b->data) o->b->data[len] = '\0';
+    }
+}
+
+void ds_chat_spans_free(ds_chat_spans *s) {
+    if (!s) return;
+    free(s->items);
+    memset(s, 0, sizeof *s);
+}
+
+ds_status ds_chat_render_spans(ds_chat_format f, const ds_chat_messages *m,
+                               const ds_chat_params *p, ds_buf *out, ds_chat_spans *content) {
     if ((unsigned)f >= DS_CHAT_FORMAT_COUNT)
         return ds_fail(DS_EINVAL, "chat format %d out of range", (int)f);
     const chat_family *fam = &families[f];
@@ -144,11 +189,24 @@ ds_status ds_chat_render(ds_chat_format f, const ds_chat_messages *m, const ds_c
         return ds_fail(DS_EUNSUPPORTED, "chat format %s has no thinking switch (--think)",
                        fam->name);
     if (!m || m->n == 0) return ds_fail(DS_EFORMAT, "messages: the list is empty");
-    size_t    len0 = out->len;
-    ds_status st   = fam->render(m, p, p->think == DS_THINK_ON, out);
+    chat_out  o    = {out, content};
+    size_t    len0 = out->len, n0 = content ? content->n : 0;
+    ds_status st   = fam->render(m, p, p->think == DS_THINK_ON, &o);
     if (st != DS_OK) {
-        out->len = len0;
-        if (out->data) out->data[len0] = '\0';
+        chat_truncate(&o, len0);
+        if (content) content->n = n0;
     }
     return st;
+}
+
+ds_status ds_chat_render(ds_chat_format f, const ds_chat_messages *m, const ds_chat_params *p,
+                         ds_buf *out) {
+    return ds_chat_render_spans(f, m, p, out, NULL);
+}
+
+ds_status ds_chat_encode(const ds_tokenizer *t, const char *text, size_t len,
+                         const ds_chat_spans *content, unsigned flags, ds_tokens *out) {
+    return ds_tokenizer_encode_spans(t, text, len, flags | DS_ENCODE_PARSE_SPECIAL,
+                                     content ? content->items : NULL, content ? content->n : 0,
+                                     out);
 }

@@ -14,6 +14,7 @@
 
 #include "ds/chat.h"
 #include "ds/gguf.h"
+#include "ds/tokenizer.h"
 
 #ifndef DS_TEST_DATA_DIR
 #define DS_TEST_DATA_DIR "tests/data"
@@ -315,6 +316,175 @@ static void cli_prints_the_prompt_exactly(void **state) {
     unlink(path);
 }
 
+// ---- untrusted text: content spans and the tokens of a rendered prompt ----
+
+// Two lists every field of which carries '@' (replaced by a mark before parsing): one with
+// tool calls and results, one plain (V2 cannot render a null content).
+static const char *const inject_lists[] = {
+    "[{\"role\":\"system\",\"content\":\"@s\"},{\"role\":\"user\",\"content\":\"@u\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"@f\",\"arguments\":\"{\\\"@k\\\": \\\"@v\\\"}\"}}]},"
+    "{\"role\":\"tool\",\"content\":\"@t\"},"
+    "{\"role\":\"assistant\",\"content\":\"@a</think>@b\",\"reasoning_content\":\"@r\"},"
+    "{\"role\":\"user\",\"content\":\"@u2\"}]",
+    "[{\"role\":\"system\",\"content\":\"@s\"},{\"role\":\"user\",\"content\":\"@u\"},"
+    "{\"role\":\"assistant\",\"content\":\"@r</think>@a\"},{\"role\":\"user\",\"content\":\"@\"}]",
+};
+static const char inject_tools[] =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"@f\",\"description\":\"@d\"}}]";
+
+static char *json_escaped(const char *s) { // s as a JSON string body, without the quotes
+    json_t *j = json_string(s);
+    char   *e = json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    size_t n = strlen(e);
+    memmove(e, e + 1, n - 2);
+    e[n - 2] = '\0';
+    return e;
+}
+
+// text with every '@' replaced by mark (JSON-escaped once, or twice inside the arguments,
+// which are JSON in a JSON string); bare: the list's own "</think>" left out too.
+static char *with_mark(const char *text, const char *mark, bool bare) {
+    char  *e1 = json_escaped(mark), *e2 = json_escaped(e1);
+    ds_buf b  = {0};
+    for (const char *p = text; *p; p++) {
+        bool nested = p > text + 1 && p[-1] == '"' && p[-2] == '\\';
+        if (bare && !strncmp(p, "</think>", 8)) p += 7;
+        else if (*p == '@') ds_buf_puts(&b, nested ? e2 : e1);
+        else ds_buf_append(&b, p, 1);
+    }
+    free(e1);
+    free(e2);
+    return b.data;
+}
+
+// Renders list k for family f with '@' replaced by mark; DS_OK or the render's error.
+static ds_status render_marked(ds_chat_format f, int k, const char *mark, bool bare,
+                               ds_buf *out, ds_chat_spans *spans) {
+    char *json  = with_mark(inject_lists[k], mark, bare);
+    char *tools = with_mark(inject_tools, mark, bare);
+    ds_chat_messages m;
+    if (ds_chat_messages_parse(json, strlen(json), &m) != DS_OK)
+        fail_msg("list %d with mark '%.20s': %s", k, mark, ds_errmsg());
+    ds_chat_params p = ds_chat_params_default();
+    p.tools_json     = tools;
+    ds_status st     = ds_chat_render_spans(f, &m, &p, out, spans);
+    ds_chat_messages_free(&m);
+    free(json);
+    free(tools);
+    return st;
+}
+
+// The prompt without its content spans: the template's own text.
+static char *template_text(const ds_buf *b, const ds_chat_spans *sp) {
+    ds_buf t   = {0};
+    size_t pos = 0;
+    for (size_t i = 0; i < sp->n; i++) {
+        assert_true(sp->items[i].off >= pos && sp->items[i].off + sp->items[i].len <= b->len);
+        ds_buf_append(&t, b->data + pos, sp->items[i].off - pos);
+        pos = sp->items[i].off + sp->items[i].len;
+    }
+    ds_buf_append(&t, b->data + pos, b->len - pos);
+    ds_buf_puts(&t, "");
+    return t.data;
+}
+
+// Whatever the messages hold, the template's own text is the same and holds none of it:
+// every byte from the messages is inside a span. Rendering with spans changes no byte.
+static void content_spans_cover_message_text(void **state) {
+    (void)state;
+    for (int f = 0; f < DS_CHAT_FORMAT_COUNT; f++) {
+        int rendered = 0;
+        for (int k = 0; k < 2; k++) {
+            ds_buf        a = {0}, b = {0}, plain = {0};
+            ds_chat_spans sa = {0}, sb = {0};
+            ds_status     st = render_marked((ds_chat_format)f, k, "¤", false, &a, &sa);
+            if (st != DS_OK) continue;
+            rendered++;
+            assert_int_equal(render_marked((ds_chat_format)f, k, "§x\"§", false, &b, &sb), DS_OK);
+            assert_int_equal(render_marked((ds_chat_format)f, k, "¤", false, &plain, NULL), DS_OK);
+            assert_string_equal(plain.data, a.data);
+            char *ta = template_text(&a, &sa), *tb = template_text(&b, &sb);
+            if (strcmp(ta, tb) || strstr(ta, "¤") || strstr(tb, "§"))
+                fail_msg("%s list %d: template text differs or holds message text:\n%s\n---\n%s",
+                         ds_chat_format_name((ds_chat_format)f), k, ta, tb);
+            assert_true(sa.n > 0);
+            free(ta);
+            free(tb);
+            ds_buf_free(&a);
+            ds_buf_free(&b);
+            ds_buf_free(&plain);
+            ds_chat_spans_free(&sa);
+            ds_chat_spans_free(&sb);
+        }
+        if (!rendered) fail_msg("%s rendered no list", ds_chat_format_name((ds_chat_format)f));
+    }
+}
+
+static void special_ids(const ds_tokenizer *t, const ds_tokens *ids, ds_buf *out) {
+    for (size_t i = 0; i < ids->n; i++)
+        if (ds_tokenizer_type(t, ids->ids[i]) != DS_TOKEN_NORMAL)
+            ds_buf_printf(out, "%d ", ids->ids[i]);
+    ds_buf_puts(out, "");
+}
+
+// Every message field holding the text of every added token of the R1 vocabulary (its chat
+// markers are USER_DEFINED, matched by a plain encode in any text) gives exactly the special
+// tokens the template writes for harmless text (the old encode of it as the reference), in
+// every family.
+static void message_text_never_becomes_special_tokens(void **state) {
+    (void)state;
+    char path[1024];
+    if (!test_shared_path(path, sizeof path, "testdata/vocab/ggml-vocab-deepseek-r1.gguf")) return;
+    ds_gguf *g = NULL;
+    ds_tokenizer *t = NULL;
+    assert_int_equal(ds_gguf_open(path, &g), DS_OK);
+    assert_int_equal(ds_tokenizer_load(g, &t), DS_OK);
+    ds_gguf_close(g);
+    ds_buf all = {0};
+    for (int32_t id = 0; id < ds_tokenizer_n_vocab(t); id++) {
+        ds_token_type ty = ds_tokenizer_type(t, id);
+        if (ty != DS_TOKEN_CONTROL && ty != DS_TOKEN_USER_DEFINED) continue;
+        char   piece[DS_TOKEN_MAX_TEXT];
+        size_t n = ds_tokenizer_piece(t, id, piece, sizeof piece);
+        ds_buf_append(&all, piece, n < sizeof piece ? n : 0);
+    }
+    assert_non_null(strstr(all.data, "<｜User｜>"));
+    for (int f = 0; f < DS_CHAT_FORMAT_COUNT; f++) {
+        for (int k = 0; k < 2; k++) {
+            ds_buf        bad = {0}, good = {0}, sp_bad = {0}, sp_good = {0};
+            ds_chat_spans spans = {0};
+            if (render_marked((ds_chat_format)f, k, all.data, false, &bad, &spans) != DS_OK) continue;
+            assert_int_equal(render_marked((ds_chat_format)f, k, "x", true, &good, NULL), DS_OK);
+            ds_tokens ib = {0}, ig = {0};
+            assert_int_equal(ds_chat_encode(t, bad.data, bad.len, &spans, 0, &ib), DS_OK);
+            assert_int_equal(ds_tokenizer_encode(t, good.data, good.len, DS_ENCODE_PARSE_SPECIAL,
+                                                 &ig), DS_OK);
+            special_ids(t, &ib, &sp_bad);
+            special_ids(t, &ig, &sp_good);
+            if (strcmp(sp_bad.data, sp_good.data))
+                fail_msg("%s list %d: special ids %s, the template's own %s",
+                         ds_chat_format_name((ds_chat_format)f), k, sp_bad.data, sp_good.data);
+            // the same prompt encoded the old way is full of injected markers
+            ds_tokens old = {0};
+            assert_int_equal(ds_tokenizer_encode(t, bad.data, bad.len, DS_ENCODE_PARSE_SPECIAL,
+                                                 &old), DS_OK);
+            assert_true(old.n < ib.n);
+            ds_tokens_free(&old);
+            ds_tokens_free(&ib);
+            ds_tokens_free(&ig);
+            ds_buf_free(&bad);
+            ds_buf_free(&good);
+            ds_buf_free(&sp_bad);
+            ds_buf_free(&sp_good);
+            ds_chat_spans_free(&spans);
+        }
+    }
+    ds_buf_free(&all);
+    ds_tokenizer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(renders_like_official_templates),
@@ -324,6 +494,8 @@ int main(void) {
         cmocka_unit_test(recognises_templates),
         cmocka_unit_test(detects_from_gguf),
         cmocka_unit_test(cli_prints_the_prompt_exactly),
+        cmocka_unit_test(content_spans_cover_message_text),
+        cmocka_unit_test(message_text_never_becomes_special_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
