@@ -18,7 +18,15 @@
 //   when positive (multiplied when negative), then c * frequency_penalty + presence_penalty
 //   subtracted.
 // Reasoning budget: once `reasoning_budget` tokens were accepted inside the thinking block,
-// sample() returns `think_end_id` so the model closes its thinking (0: at once).
+// sample() returns `think_end_id` so the model closes its thinking (0: at once). Thinking is
+// open from the start (start_thinking: the prompt opened it) or from a first accepted token
+// `think_start_id` (a model that opens <think> itself); the markers themselves are not counted.
+// Tokens the caller forces (a tool-call opening, a closing) go through accept() like sampled
+// ones: they count in the history, the limits and the budget.
+//
+// Constraints: ds_sampler_sample_allowed() takes a per-call predicate that says which tokens
+// may come next (a JSON grammar, a ban on ending the reply yet); others are dropped before
+// penalties and filters, as a -inf bias would drop them.
 //
 // ds_stop watches the decoded text for stop strings; text that may still be the start of a
 // stop string is held back until it is decided, so a stop string is never shown, even when it
@@ -51,6 +59,7 @@ typedef struct ds_sampler_params {
     int      max_tokens;        // 0 = no limit; accept() reports DS_SAMPLE_LENGTH at this count
     int      reasoning_budget;  // tokens; DS_SAMPLER_NO_BUDGET = none; >= 0
     int32_t  think_end_id;      // the token that closes thinking (</think>); -1 = none
+    int32_t  think_start_id;    // the token that opens thinking as a reply's first (<think>); -1 = none
     bool     start_thinking;    // the reply starts inside thinking (the prompt opened it)
 } ds_sampler_params;
 
@@ -88,6 +97,15 @@ void ds_sampler_add_history(ds_sampler *s, const int32_t *ids, size_t n);
 // Picks the next token from logits[0..n_vocab) (not modified). n_vocab must equal the
 // sampler's (programmer error otherwise).
 int32_t ds_sampler_sample(ds_sampler *s, const float *logits, int32_t n_vocab);
+
+// May token `id` come next? Called for each token not already banned by the bias, on the
+// caller's thread, during the call only.
+typedef bool (*ds_sampler_allow_fn)(void *ud, int32_t id);
+
+// sample() over the tokens `allow` accepts (allow NULL: all). Returns -1 when no token is
+// left. The reasoning budget's think_end_id is returned without asking allow.
+int32_t ds_sampler_sample_allowed(ds_sampler *s, const float *logits, int32_t n_vocab,
+                                  ds_sampler_allow_fn allow, void *ud);
 
 // Records the token chosen (sampled or forced by the caller). Returns DS_SAMPLE_STOP for an
 // end-of-generation id, DS_SAMPLE_LENGTH when max_tokens tokens were accepted.

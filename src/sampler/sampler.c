@@ -24,7 +24,8 @@ ds_sampler_params ds_sampler_params_default(void) {
                                .penalty_last_n   = 64,
                                .seed             = DS_SAMPLER_SEED_RANDOM,
                                .reasoning_budget = DS_SAMPLER_NO_BUDGET,
-                               .think_end_id     = -1};
+                               .think_end_id     = -1,
+                               .think_start_id   = -1};
 }
 
 static bool in_range(float x, float lo, float hi) {
@@ -250,7 +251,8 @@ static int32_t pick_one(ds_sampler *s, cand best) {
     return best.id;
 }
 
-int32_t ds_sampler_sample(ds_sampler *s, const float *logits, int32_t n_vocab) {
+int32_t ds_sampler_sample_allowed(ds_sampler *s, const float *logits, int32_t n_vocab,
+                                  ds_sampler_allow_fn allow, void *ud) {
     DS_ASSERT(n_vocab == s->n_vocab);
     if (s->thinking && s->p.think_end_id >= 0 && s->n_thinking >= s->p.reasoning_budget)
         return pick_one(s, (cand){.id = s->p.think_end_id, .logit = logits[s->p.think_end_id]});
@@ -259,7 +261,12 @@ int32_t ds_sampler_sample(ds_sampler *s, const float *logits, int32_t n_vocab) {
     for (int32_t i = 0; i < n_vocab; i++) {
         float l = logits[i] + (s->bias ? s->bias[i] : 0.0f);
         if (isnan(l) || l == -INFINITY) continue; // banned (or broken) tokens never come out
+        if (allow && !allow(ud, i)) continue;
         c[n++] = (cand){.id = i, .logit = l};
+    }
+    if (n == 0 && allow) {
+        s->n_cands = 0;
+        return -1;
     }
     if (n == 0) return pick_one(s, (cand){.id = 0, .logit = logits[0]}); // everything banned
     penalty_apply(&s->hist, &s->p, c, n);
@@ -291,13 +298,20 @@ int32_t ds_sampler_sample(ds_sampler *s, const float *logits, int32_t n_vocab) {
     return c[n - 1].id; // u fell in the rounding gap at the top
 }
 
+int32_t ds_sampler_sample(ds_sampler *s, const float *logits, int32_t n_vocab) {
+    return ds_sampler_sample_allowed(s, logits, n_vocab, NULL, NULL);
+}
+
 ds_sample_end ds_sampler_accept(ds_sampler *s, int32_t id) {
     if (id < 0 || id >= s->n_vocab) return DS_SAMPLE_STOP;
+    bool first = s->n_accepted == 0;
     penalty_add(&s->hist, id);
     s->n_accepted++;
     if (s->thinking) {
         if (id == s->p.think_end_id) s->thinking = false;
         else s->n_thinking++;
+    } else if (first && id == s->p.think_start_id) {
+        s->thinking = true;
     }
     if (s->eog[id]) return DS_SAMPLE_STOP;
     if (s->p.max_tokens > 0 && s->n_accepted >= s->p.max_tokens) return DS_SAMPLE_LENGTH;

@@ -307,6 +307,85 @@ static void reasoning_budget_forces_the_end_of_thinking(void **state) {
     }
 }
 
+static bool even_only(void *ud, int32_t id) {
+    (*(int *)ud)++;
+    return id % 2 == 0;
+}
+
+static bool none_allowed(void *ud, int32_t id) {
+    (void)ud;
+    (void)id;
+    return false;
+}
+
+// The allow predicate drops tokens before every filter: greedy takes the best allowed one,
+// a draw never yields a disallowed one, and nothing allowed gives -1. Tokens banned by the
+// bias are not even asked about.
+static void allow_predicate_constrains_the_pick(void **state) {
+    (void)state;
+    float l[6] = {1, 5, 4, 3, 2, 0};
+    ds_sampler_params sp = plain();
+    sp.temperature       = 0;
+    ds_sampler *s        = make(sp, 6);
+    int         asked    = 0;
+    assert_int_equal(ds_sampler_sample_allowed(s, l, 6, even_only, &asked), 2);
+    assert_int_equal(asked, 6);
+    assert_int_equal(ds_sampler_sample_allowed(s, l, 6, none_allowed, NULL), -1);
+    assert_int_equal(ds_sampler_sample(s, l, 6), 1);
+    int32_t ban = 2;
+    float   inf = -INFINITY;
+    assert_int_equal(ds_sampler_set_logit_bias(s, &ban, &inf, 1), DS_OK);
+    asked = 0;
+    assert_int_equal(ds_sampler_sample_allowed(s, l, 6, even_only, &asked), 4);
+    assert_int_equal(asked, 5);
+    ds_sampler_free(s);
+    sp = plain();
+    s  = make(sp, 6);
+    for (int i = 0; i < 200; i++) {
+        int32_t id = ds_sampler_sample_allowed(s, l, 6, even_only, &asked);
+        assert_true(id >= 0 && id % 2 == 0);
+        int32_t ids[6];
+        float   probs[6];
+        assert_int_equal(ds_sampler_candidates(s, ids, probs, 6), 3);
+    }
+    ds_sampler_free(s);
+}
+
+// A model that opens <think> itself: the first token think_start_id opens the block (not
+// counted), later ones do not; forced tokens count in the budget and the limits as sampled
+// ones do.
+static void thinking_opened_by_the_model_and_forced_tokens(void **state) {
+    (void)state;
+    float l[8] = {3, 1, 0, 0, 0, 0, 0, -5};
+    ds_sampler_params sp = plain();
+    sp.temperature       = 0;
+    sp.reasoning_budget  = 2;
+    sp.think_end_id      = 7;
+    sp.think_start_id    = 6;
+    sp.max_tokens        = 6;
+    ds_sampler *s        = make(sp, 8);
+    assert_false(ds_sampler_in_thinking(s));
+    assert_int_equal(ds_sampler_accept(s, 6), DS_SAMPLE_GO_ON); // forced <think>
+    assert_true(ds_sampler_in_thinking(s));
+    assert_int_equal(ds_sampler_n_thinking(s), 0);
+    ds_sampler_accept(s, 3); // forced, inside thinking: counts
+    ds_sampler_accept(s, ds_sampler_sample(s, l, 8));
+    assert_int_equal(ds_sampler_n_thinking(s), 2);
+    assert_int_equal(ds_sampler_sample(s, l, 8), 7); // the budget is spent
+    ds_sampler_accept(s, 7);
+    assert_false(ds_sampler_in_thinking(s));
+    assert_int_equal(ds_sampler_accept(s, 6), DS_SAMPLE_GO_ON);
+    assert_false(ds_sampler_in_thinking(s)); // <think> later in the reply opens nothing
+    assert_int_equal(ds_sampler_accept(s, 0), DS_SAMPLE_LENGTH); // 6 accepted, forced included
+    ds_sampler_free(s);
+    // the same first token without think_start_id: no thinking
+    sp.think_start_id = -1;
+    s                 = make(sp, 8);
+    ds_sampler_accept(s, 6);
+    assert_false(ds_sampler_in_thinking(s));
+    ds_sampler_free(s);
+}
+
 static void bad_params_get_clear_messages(void **state) {
     (void)state;
     ds_sampler_params p = ds_sampler_params_default();
@@ -407,6 +486,8 @@ int main(void) {
         cmocka_unit_test(draws_follow_the_distribution),
         cmocka_unit_test(limits_end_generation),
         cmocka_unit_test(reasoning_budget_forces_the_end_of_thinking),
+        cmocka_unit_test(allow_predicate_constrains_the_pick),
+        cmocka_unit_test(thinking_opened_by_the_model_and_forced_tokens),
         cmocka_unit_test(bad_params_get_clear_messages),
         cmocka_unit_test(top_logprobs_match_log_softmax),
         cmocka_unit_test(stop_strings_across_pieces),
