@@ -9,7 +9,8 @@
 // copied to fill the matrix. Best of several repetitions. One-thread figures use the
 // thread's CPU time (immune to other tenants, blind to memory stalls caused by them).
 //
-//   bench_matmul [-t types] [-l levels] [-j threads] [-m MB] [-T tokens] [-d|-b]
+//   bench_matmul [-t types] [-l levels] [-j threads] [-m MB] [-T tokens] [-d|-b] [-w]
+//   (-w: wall time for one thread too)
 //   e.g. bench_matmul -t q4_K,q8_0 -l avx2,avx512 -j 1,2
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ int main(int argc, char **argv) {
     char    levels_arg[64] = "", threads_arg[64] = "1,2";
     double  mb = 320;
     int64_t batch_tokens = 128;
-    int     do_decode = 1, do_batch = 1;
+    int     do_decode = 1, do_batch = 1, wall = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-t") && v) snprintf(types_arg, sizeof types_arg, "%s", argv[++i]);
@@ -94,9 +95,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-T") && v) batch_tokens = atoll(argv[++i]);
         else if (!strcmp(a, "-d")) do_batch = 0;
         else if (!strcmp(a, "-b")) do_decode = 0;
+        else if (!strcmp(a, "-w")) wall = 1;
         else {
             fprintf(stderr, "usage: bench_matmul [-t types] [-l levels] [-j threads] [-m MB] "
-                            "[-T tokens] [-d|-b]\n");
+                            "[-T tokens] [-d|-b] [-w]\n");
             return 2;
         }
     }
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
             if (ds_cpu_level_from_name(levels[li], &level) != DS_OK) return 2;
             for (int hi = 0; hi < n_thr; hi++) {
                 int      nth = atoi(threads[hi]);
-                bench_clock = nth == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+                bench_clock = nth == 1 && !wall ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
                 ds_pool *pool = NULL;
                 ds_matmul_ctx *ctx = NULL;
                 if (ds_pool_new(nth, &pool) != DS_OK ||

@@ -1,5 +1,5 @@
 // q8_0_amx.c - AMX-INT8 kernel for Q8_0 weights times Q8_0 activations, for batches of 16
-// or more tokens (prompt processing); smaller batches go to the AVX-512 kernel.
+// or more tokens (prompt processing); smaller batches go to the AVX2 kernel.
 //
 // Tiles (palette 1): tmm0 = C, 16 tokens x 16 weight rows of int32; tmm1 = A, 16 tokens x
 // one 32-byte block of activations, loaded in place (the row stride is the activation row
@@ -40,7 +40,7 @@ DS_X86_GEMM(ds_gemm_q8_0_amx) {
     int64_t nt_amx = nt / TILE_M * TILE_M;
     if (nt_amx > MAX_TILES * TILE_M) nt_amx = MAX_TILES * TILE_M;
     if (nt_amx == 0 || n % DS_QK8_0) {
-        ds_gemm_q8_0_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
+        ds_gemm_q8_0_avx2(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
     amx_configure(DS_QK8_0);

@@ -24,9 +24,8 @@ DS_X86_GEMM(ds_gemm_iq4_xs_avx2);
 void ds_quantize_q8_0_avx2(const float *restrict src, void *restrict dst, int64_t n);
 void ds_quantize_q8_k_avx2(const float *restrict src, void *restrict dst, int64_t n);
 
-// AVX-512 F/BW/VL/DQ + VNNI (the float types and the quantizers keep their AVX2 versions)
-DS_X86_GEMM(ds_gemm_q8_0_avx512);
-DS_X86_GEMM(ds_gemm_q4_0_avx512);
+// AVX-512 F/BW/VL/DQ + VNNI (the float types, Q8_0, Q4_0 and the quantizers keep their
+// AVX2 versions)
 DS_X86_GEMM(ds_gemm_q4_k_avx512);
 DS_X86_GEMM(ds_gemm_q5_k_avx512);
 DS_X86_GEMM(ds_gemm_q6_k_avx512);
