@@ -34,4 +34,5 @@ DS_X86_GEMM(ds_gemm_iq4_xs_avx512);
 // AMX-INT8 (batches of 16+ tokens; fewer go to the AVX-512 kernel)
 DS_X86_GEMM(ds_gemm_q8_0_amx);
 DS_X86_GEMM(ds_gemm_q4_k_amx);
+DS_X86_GEMM(ds_gemm_q5_k_amx);
 DS_X86_GEMM(ds_gemm_q6_k_amx);

@@ -1,10 +1,10 @@
-// q4_k_amx.c - AMX-INT8 kernel for Q4_K weights times Q8_K activations, for batches of 16
-// or more tokens; smaller batches go to the AVX-512 kernel.
+// kquant_amx.c - AMX-INT8 kernels for Q4_K and Q5_K weights times Q8_K activations, for
+// batches of 16 or more tokens; smaller batches go to the AVX-512 kernels.
 //
 // Per super-block (256 elements) and tile of 16 weight rows, the 8 sub-blocks of 32 nibbles
 // are rearranged into 8 B tiles (VNNI layout, unsigned bytes 0..15): one gathered dword of
 // qs holds 4 elements of sub-block 2c in its low nibbles and 4 of sub-block 2c+1 in its high
-// ones. For each tile of 16 tokens, TDPBSUD (signed activations x unsigned weights) gives
+// ones (Q5_K adds its 5th bit from a gathered qh dword). For each tile of 16 tokens, TDPBSUD (signed activations x unsigned weights) gives
 // the exact Σ q·a of one sub-block for all 16x16 (token, row) pairs; the int32 result is
 // multiplied by the rows' 6-bit scales (vpmulld) and summed over the sub-blocks in int32.
 // The mins enter through the activation bsums, Σ_j mn[n][j]·bsum32[m][j], with vpdpwssd.
@@ -29,18 +29,30 @@ typedef struct q4k_pack {
     float   d[TILE_N], dmin[TILE_N];
 } q4k_pack;
 
-static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, q4k_pack *p) {
-    __mmask16 live = amx_live(nr);
-    __m512i   rows = amx_row_offsets(wrb);
-    const char *base = w + (size_t)i * sizeof(ds_block_q4_k);
-    const __m512i m4 = _mm512_set1_epi8(0xF);
-    for (int c = 0; c < 4; c++) {
-        for (int kk = 0; kk < SUB / 4; kk++) {
+static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, int q5,
+                            q4k_pack *p) {
+    __mmask16     live = amx_live(nr);
+    __m512i       rows = amx_row_offsets(wrb);
+    const char   *base = w + (size_t)i * (q5 ? sizeof(ds_block_q5_k) : sizeof(ds_block_q4_k));
+    const char   *qs = base + (q5 ? offsetof(ds_block_q5_k, qs) : offsetof(ds_block_q4_k, qs));
+    const __m512i m4 = _mm512_set1_epi8(0xF), one = _mm512_set1_epi8(1);
+    for (int kk = 0; kk < SUB / 4; kk++) {
+        __m512i h = q5 ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows,
+                                                     base + offsetof(ds_block_q5_k, qh) + 4 * kk, 1)
+                       : _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
             __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows,
-                                                    base + 16 + 32 * c + 4 * kk, 1);
-            _mm512_storeu_si512(p->bt[2 * c] + kk * TILE_N, _mm512_and_si512(v, m4));
-            _mm512_storeu_si512(p->bt[2 * c + 1] + kk * TILE_N,
-                                _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+                                                    qs + 32 * c + 4 * kk, 1);
+            __m512i lo = _mm512_and_si512(v, m4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if (q5) {
+                __m512i h0 = _mm512_and_si512(_mm512_srli_epi32(h, 2 * c), one);
+                __m512i h1 = _mm512_and_si512(_mm512_srli_epi32(h, 2 * c + 1), one);
+                lo = _mm512_or_si512(lo, _mm512_slli_epi32(h0, 4));
+                hi = _mm512_or_si512(hi, _mm512_slli_epi32(h1, 4));
+            }
+            _mm512_storeu_si512(p->bt[2 * c] + kk * TILE_N, lo);
+            _mm512_storeu_si512(p->bt[2 * c + 1] + kk * TILE_N, hi);
         }
     }
     __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows, base, 1);
@@ -95,11 +107,13 @@ static void tile_superblock(const q4k_pack *p, const char *at, size_t arb, float
     }
 }
 
-DS_X86_GEMM(ds_gemm_q4_k_amx) {
+// The gemm of kernels.h for Q4_K (q5 = 0) or Q5_K (q5 = 1).
+static void gemm_k45(int q5, int64_t n, float *restrict y, size_t ys, const void *restrict w,
+                     size_t wrb, const void *restrict a, size_t arb, int64_t nr, int64_t nt) {
     int64_t nt_amx = nt / TILE_M * TILE_M;
     if (nt_amx > MAX_TILES * TILE_M) nt_amx = MAX_TILES * TILE_M;
     if (nt_amx == 0) {
-        ds_gemm_q4_k_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
+        (q5 ? ds_gemm_q5_k_avx512 : ds_gemm_q4_k_avx512)(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
     amx_configure(SUB);
@@ -112,7 +126,7 @@ DS_X86_GEMM(ds_gemm_q4_k_amx) {
         memset(acc, 0, sizeof acc[0] * (size_t)n_tiles);
         const char *wr = (const char *)w + (size_t)r0 * wrb;
         for (int64_t i = 0; i < nb; i++) {
-            pack_superblock(wr, wrb, i, rows, &p);
+            pack_superblock(wr, wrb, i, rows, q5, &p);
             for (int tt = 0; tt < n_tiles; tt++)
                 tile_superblock(&p, (const char *)a + (size_t)tt * TILE_M * arb +
                                         (size_t)i * sizeof(ds_block_q8_k),
@@ -125,6 +139,9 @@ DS_X86_GEMM(ds_gemm_q4_k_amx) {
     }
     _tile_release();
     if (nt_amx < nt)
-        ds_gemm_q4_k_amx(n, y + (size_t)nt_amx * ys, ys, w, wrb,
-                         (const char *)a + (size_t)nt_amx * arb, arb, nr, nt - nt_amx);
+        gemm_k45(q5, n, y + (size_t)nt_amx * ys, ys, w, wrb,
+                 (const char *)a + (size_t)nt_amx * arb, arb, nr, nt - nt_amx);
 }
+
+DS_X86_GEMM(ds_gemm_q4_k_amx) { gemm_k45(0, n, y, ys, w, wrb, a, arb, nr, nt); }
+DS_X86_GEMM(ds_gemm_q5_k_amx) { gemm_k45(1, n, y, ys, w, wrb, a, arb, nr, nt); }
