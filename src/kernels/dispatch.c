@@ -67,6 +67,7 @@ static void fill_amx(ds_kernel_table *t) {
     set(t, DS_TYPE_Q4_K, DS_TYPE_Q8_K, ds_gemm_q4_k_amx, ds_quantize_q8_k_avx2);
     set(t, DS_TYPE_Q5_K, DS_TYPE_Q8_K, ds_gemm_q5_k_amx, ds_quantize_q8_k_avx2);
     set(t, DS_TYPE_Q6_K, DS_TYPE_Q8_K, ds_gemm_q6_k_amx, ds_quantize_q8_k_avx2);
+    set(t, DS_TYPE_IQ4_XS, DS_TYPE_Q8_K, ds_gemm_iq4_xs_amx, ds_quantize_q8_k_avx2);
 }
 
 static void pick_default(void) {

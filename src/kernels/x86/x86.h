@@ -36,3 +36,4 @@ DS_X86_GEMM(ds_gemm_q8_0_amx);
 DS_X86_GEMM(ds_gemm_q4_k_amx);
 DS_X86_GEMM(ds_gemm_q5_k_amx);
 DS_X86_GEMM(ds_gemm_q6_k_amx);
+DS_X86_GEMM(ds_gemm_iq4_xs_amx);
