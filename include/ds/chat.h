@@ -122,6 +122,9 @@ const char *ds_chat_format_name(ds_chat_format f); // "deepseek-r1"; "unknown" i
 ds_status ds_chat_format_from_name(const char *name, ds_chat_format *out);
 // True when the format has a thinking switch (--think on|off).
 bool ds_chat_format_has_think_switch(ds_chat_format f);
+// True when the format's models reason in a <think> block: always (R1 and its distills), or
+// when switched on (V3.1, V3.2). False for V3 and V2, which have no thinking mode.
+bool ds_chat_format_can_think(ds_chat_format f);
 
 // Recognises a family from a template text and an architecture name ("deepseek2", "qwen2",
 // "llama"; may be NULL), by the table in template.c. Returns DS_CHAT_FORMAT_COUNT when the

@@ -77,8 +77,10 @@ typedef struct ds_gen_params {
     const char    *tool_name;   // NAMED: the function (borrowed, copied at submit)
     const char    *tools_json;  // OpenAI tools array as JSON text, or NULL (copied)
     ds_chat_think  think;       // DEFAULT, ON, OFF (OFF on an always-thinking family
-                                // pre-fills an empty thinking block)
-    int      reasoning_budget;  // > 0: close the thinking after this many tokens
+                                // pre-fills an empty thinking block; ON on a family without
+                                // thinking, V3 or V2, is refused with DS_EINVAL)
+    int      reasoning_budget;  // > 0: close the thinking after this many tokens (the engine
+                                // then writes `</think>` in the model's place)
     double   timeout_s;         // > 0: wall-clock cap from submission; then finish "length"
 } ds_gen_params;
 
@@ -97,7 +99,11 @@ typedef struct ds_usage {
     int prompt_tokens;
     int completion_tokens;
     int cache_hit_tokens;  // prompt tokens reused from the prefix cache
-    int reasoning_tokens;  // completion tokens spent inside <think>
+    // Completion tokens inside the thinking block: the ones between <think> (written by the
+    // prompt or as the reply's first token) and the `</think>` that closes it. The markers
+    // themselves are not counted, also not a `</think>` the reasoning budget injected; they
+    // count in completion_tokens like every token of the reply, forced ones included.
+    int reasoning_tokens;
 } ds_usage;
 
 typedef struct ds_token_logprob {
@@ -180,13 +186,17 @@ typedef struct ds_engine_input {
     size_t                  prompt_len;
 } ds_engine_input;
 
-// Renders and tokenizes the input, checks it against the context and queues it. On success
+// Renders and tokenizes the input, checks it against the context and queues it. Message text
+// is tokenized as plain text (a user's `<｜Assistant｜>` stays text, see chat.h); only the
+// template's own markers become special tokens. A raw prompt is the caller's: its special
+// tokens are parsed. On success
 // the callback will see zero or more delta events and then exactly one FINISH or ERROR, after
 // which the engine never calls it again. The caller owns *out and must release it with
 // ds_engine_request_release (at any time: releasing before the final event also cancels).
 // Errors (nothing is queued): DS_EINVAL for a prompt longer than the context (the message
-// says by how much) or bad parameters, DS_EFORMAT for messages the format cannot render,
-// DS_EUNSUPPORTED when the queue is full or the engine is draining (the message says which).
+// says by how much), bad parameters or thinking asked of a family without it, DS_EFORMAT for
+// messages the format cannot render, DS_EUNSUPPORTED when the queue is full or the engine is
+// draining (the message says which).
 ds_status ds_engine_submit(ds_engine *e, const ds_engine_input *in, const ds_gen_params *p,
                            ds_engine_cb cb, void *ud, ds_engine_request **out);
 

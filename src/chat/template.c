@@ -24,6 +24,7 @@ typedef struct chat_family {
     const char    *must_not;     // a substring that must not be in it, or NULL
     bool           think_switch; // has a thinking on/off switch
     chat_render_fn render;
+    bool           thinks;       // its models reason in <think> (always, or when switched on)
 } chat_family;
 
 #define T_V3_MARKERS CHAT_USER, CHAT_ASSISTANT
@@ -36,22 +37,22 @@ typedef struct chat_family {
 // Indexed by ds_chat_format; detection runs through `detect_order`.
 static const chat_family families[DS_CHAT_FORMAT_COUNT] = {
     [DS_CHAT_DEEPSEEK_V3]          = {"deepseek-v3", NULL, {T_V3_MARKERS, CHAT_EOS}, NULL, false,
-                                      chat_render_v3},
+                                      chat_render_v3, false},
     [DS_CHAT_DEEPSEEK_R1]          = {"deepseek-r1", NULL, {CHAT_USER, T_OPEN, T_JOINED}, NULL,
-                                      false, chat_render_r1},
+                                      false, chat_render_r1, true},
     [DS_CHAT_DEEPSEEK_R1_ORIGINAL] = {"deepseek-r1-original", NULL, {T_V3_MARKERS, T_CUT}, NULL,
-                                      false, chat_render_r1_original},
+                                      false, chat_render_r1_original, true},
     [DS_CHAT_DEEPSEEK_V3_1]        = {"deepseek-v3.1", NULL, {CHAT_ASSISTANT, "thinking", T_CUT1},
-                                      NULL, true, chat_render_v31},
+                                      NULL, true, chat_render_v31, true},
     [DS_CHAT_DEEPSEEK_V3_2]        = {"deepseek-v3.2", NULL, {CHAT_DSML, NULL}, NULL, true,
-                                      chat_render_v32},
+                                      chat_render_v32, true},
     [DS_CHAT_R1_DISTILL_QWEN]      = {"r1-distill-qwen", NULL, {CHAT_USER, T_OPEN, T_QUOTED}, NULL,
-                                      false, chat_render_distill_qwen},
+                                      false, chat_render_distill_qwen, true},
     [DS_CHAT_R1_DISTILL_LLAMA]     = {"r1-distill-llama", NULL, {CHAT_USER, T_OPEN}, NULL, false,
-                                      chat_render_distill_llama},
+                                      chat_render_distill_llama, true},
     [DS_CHAT_DEEPSEEK_V2]          = {"deepseek-v2", NULL,
                                       {"'Assistant: ' + message['content']", NULL}, NULL, false,
-                                      chat_render_v2},
+                                      chat_render_v2, false},
 };
 
 static const ds_chat_format detect_order[] = {
@@ -62,6 +63,10 @@ static const ds_chat_format detect_order[] = {
 
 const char *ds_chat_format_name(ds_chat_format f) {
     return (unsigned)f < DS_CHAT_FORMAT_COUNT ? families[f].name : "unknown";
+}
+
+bool ds_chat_format_can_think(ds_chat_format f) {
+    return (unsigned)f < DS_CHAT_FORMAT_COUNT && families[f].thinks;
 }
 
 bool ds_chat_format_has_think_switch(ds_chat_format f) {

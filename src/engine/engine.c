@@ -10,6 +10,7 @@
 // A slot keeps its KV rows when its request ends; they stay reusable as a prefix until the
 // slot is given to a prompt that shares less of them.
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -111,8 +112,7 @@ ds_status ds_engine_new(const ds_engine_params *p, ds_engine **out) {
     ds_kv_params kp = ds_model_kv_params(e->model, e->n_ctx, p->n_slots, DS_TYPE_F16);
     if ((st = ds_kv_cache_new(&kp, &e->kv))) goto fail;
     e->logits = calloc((size_t)p->n_slots * (size_t)e->n_vocab, sizeof(float));
-    e->work   = calloc((size_t)e->n_vocab, 2 * sizeof(float)); // (p, id) pairs
-    if (!e->logits || !e->work) {
+    if (!e->logits) {
         st = ds_fail(DS_ENOMEM, "engine: out of memory for %d slots", p->n_slots);
         goto fail;
     }
@@ -174,10 +174,10 @@ static void request_free(ds_engine_request *r) {
     free((char *)r->p.tools_json);
     ds_tokens_free(&r->prompt);
     free(r->prompt_text);
-    ds_buf_free(&r->held);
     ds_buf_free(&r->tools);
     ds_tokens_free(&r->forced);
-    free(r->counts);
+    ds_sampler_free(r->smp);
+    ds_stop_free(r->stops);
     free(r);
 }
 
@@ -203,18 +203,22 @@ int ds_engine_request_prompt_tokens(const ds_engine_request *r) { return (int)r-
 
 // The prompt text of a request. Chat: the family's template, with thinking switched as asked;
 // an always-thinking family asked for no thinking gets an empty thinking block pre-filled,
-// the way R1's model card describes skipping it.
+// the way R1's model card describes skipping it. `content` gets the ranges that came from the
+// messages, which are tokenized as plain text.
 static ds_status render(ds_engine *e, const ds_engine_input *in, const ds_gen_params *p,
-                        ds_buf *out) {
+                        ds_buf *out, ds_chat_spans *content) {
     if (!in->messages) {
         ds_buf_append(out, in->prompt ? in->prompt : "", in->prompt ? in->prompt_len : 0);
         return DS_OK;
     }
+    if (p->think == DS_THINK_ON && !ds_chat_format_can_think(e->format))
+        return ds_fail(DS_EINVAL, "chat format %s has no thinking mode: thinking cannot be "
+                                  "switched on", ds_chat_format_name(e->format));
     ds_chat_params cp = ds_chat_params_default();
     bool switchable   = ds_chat_format_has_think_switch(e->format);
     cp.think          = switchable ? p->think : DS_THINK_DEFAULT;
     if (p->tool_choice != DS_TOOL_CHOICE_NONE) cp.tools_json = p->tools_json;
-    ds_status st = ds_chat_render(e->format, in->messages, &cp, out);
+    ds_status st = ds_chat_render_spans(e->format, in->messages, &cp, out, content);
     if (st) return st;
     if (!switchable && p->think == DS_THINK_OFF && out->len >= 8 &&
         !memcmp(out->data + out->len - 8, "<think>\n", 8))
@@ -233,6 +237,8 @@ static ds_status check_gen(const ds_gen_params *p) {
         return ds_fail(DS_EINVAL, "top_logprobs must be 0..%d", DS_ENGINE_MAX_TOP_LOGPROBS);
     if (!(p->temperature >= 0 && p->temperature <= 2) || !(p->top_p > 0 && p->top_p <= 1))
         return ds_fail(DS_EINVAL, "temperature must be 0..2 and top_p in (0, 1]");
+    if (!(fabsf(p->frequency_penalty) <= 2) || !(fabsf(p->presence_penalty) <= 2))
+        return ds_fail(DS_EINVAL, "frequency and presence penalties must be in [-2, 2]");
     if (p->tool_choice == DS_TOOL_CHOICE_NAMED && (!p->tool_name || !*p->tool_name))
         return ds_fail(DS_EINVAL, "tool_choice names no function");
     return DS_OK;
@@ -249,12 +255,13 @@ static ds_status build_request(ds_engine *e, const ds_engine_input *in, const ds
     r->tool_name    = p->tool_name ? ds_xstrdup(p->tool_name) : NULL;
     r->p.tool_name  = r->tool_name;
     r->p.tools_json = p->tools_json ? ds_xstrdup(p->tools_json) : NULL;
-    ds_buf text     = {0};
-    st              = render(e, in, p, &text);
-    if (!st)
-        st = ds_tokenizer_encode(e->tok, text.data ? text.data : "", text.len,
-                                 DS_ENCODE_PARSE_SPECIAL | (in->messages ? 0 : DS_ENCODE_ADD_BOS),
-                                 &r->prompt);
+    ds_buf        text    = {0};
+    ds_chat_spans content = {0};
+    st                    = render(e, in, p, &text, &content);
+    if (!st) // a raw prompt is the caller's own text, special tokens and all
+        st = ds_chat_encode(e->tok, text.data ? text.data : "", text.len, &content,
+                            in->messages ? 0 : DS_ENCODE_ADD_BOS, &r->prompt);
+    ds_chat_spans_free(&content);
     r->prompt_text     = text.data ? text.data : ds_xstrdup("");
     r->prompt_text_len = text.len;
     if (st) return st;
@@ -336,6 +343,8 @@ static void copy_rows(ds_engine *e, int from, int to, size_t n) {
     free(row);
 }
 
+static void slot_release(ds_engine *e, engine_slot *s);
+
 // Gives request r a free slot: the one whose cache shares the longest prefix with its prompt,
 // else the least recently used. Rows of a busier slot or of a disk entry are copied in when
 // they share more. At least the last prompt token is always evaluated (its logits are needed).
@@ -398,7 +407,7 @@ static void admit(ds_engine *e, ds_engine_request *r) {
     s->n_past    = (int)reuse;
     s->last_used = ++e->clock;
     r->cache_hit = (int)reuse;
-    gen_begin(e, r);
+    if (!gen_begin(e, r)) slot_release(e, s);
 }
 
 // ---- scheduler: one turn ----
@@ -609,7 +618,6 @@ void ds_engine_free(ds_engine *e) {
     free(e->slots);
     disk_cache_close(&e->disk);
     free(e->logits);
-    free(e->work);
     ds_kv_cache_free(e->kv);
     ds_tokenizer_free(e->tok);
     ds_model_free(e->model);

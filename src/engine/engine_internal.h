@@ -1,5 +1,5 @@
 // engine_internal.h - what the engine's files share: the request and slot structs, the JSON
-// gate, sampling and the prefix cache (in memory and on disk).
+// gate, generation (sampling through ds_sampler) and the prefix cache (in memory and on disk).
 #pragma once
 
 #include <pthread.h>
@@ -13,6 +13,7 @@
 #include "ds/gguf.h"
 #include "ds/kv.h"
 #include "ds/model.h"
+#include "ds/sampler.h"
 #include "ds/tokenizer.h"
 
 // ---- JSON gate (json_gate.c) ----
@@ -67,18 +68,17 @@ struct ds_engine_request {
 
     // Generation state (scheduler thread only).
     bool            begun, finished;
-    int             n_gen, n_reasoning, cache_hit;
+    int             n_gen, cache_hit;
     int             max_gen;
-    uint64_t        rng;
+    ds_sampler     *smp;   // penalties, filters, RNG, reasoning budget, token limit
+    ds_stop        *stops; // stop sequences (NULL: none)
     ds_token_stream ts;
     ds_reasoning    rs;
-    ds_buf          held;  // decoded text held back while it may start a stop sequence
     ds_buf          tools; // tool-call block text
     gen_phase       phase;
     ds_json_gate    gate;
     ds_tokens       forced; // tokens to emit before sampling again
     size_t          forced_pos;
-    int32_t        *counts; // per-token counts for the penalties (NULL when unused)
 };
 
 // ---- slots ----
@@ -120,7 +120,6 @@ struct ds_engine {
     char             name[128];
     int              n_ctx, n_vocab;
     float           *logits; // n_slots * n_vocab
-    void            *work;   // n_vocab candidates: sampling scratch
 
     pthread_t       thread;
     pthread_mutex_t mu;
@@ -140,11 +139,12 @@ void engine_request_unref(ds_engine_request *r);
 
 // ---- sampling and output (generate.c) ----
 
-// Sets up the generation state of a request that just got its slot.
-void gen_begin(ds_engine *e, ds_engine_request *r);
-// Picks the next token from `logits` (n_vocab, modified), emits its text and events, and
+// Sets up the generation state of a request that just got its slot. False when it could not
+// (the request then got its ERROR event).
+bool gen_begin(ds_engine *e, ds_engine_request *r);
+// Picks the next token from `logits` (n_vocab, the model's), emits its text and events, and
 // returns the token to evaluate next, or -1 when the request finished.
-int32_t gen_step(ds_engine *e, ds_engine_request *r, float *logits);
+int32_t gen_step(ds_engine *e, ds_engine_request *r, const float *logits);
 // Ends the request: flushes held text, sends tool calls, FINISH and drops the engine's ref.
 void gen_finish(ds_engine *e, ds_engine_request *r, ds_finish_reason why);
 void gen_error(ds_engine *e, ds_engine_request *r, const char *msg);

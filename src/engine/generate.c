@@ -2,21 +2,20 @@
 // split and the final event of a request.
 //
 // Per generated token: the logprobs are taken from the model's own distribution (before
-// penalties and masks, as OpenAI reports them), then penalties and the constraint mask are
-// applied and a token is sampled with the request's own RNG (so a seed reproduces a reply
-// whatever else the server is doing). The token's text goes through the stop-sequence
-// holdback, then the chat family's reasoning splitter, and comes out as reasoning and
+// penalties and masks, as OpenAI reports them), then the request's ds_sampler picks a token
+// (penalties, top-p, temperature, its own seeded RNG, so a seed reproduces a reply whatever
+// else the server is doing), with an allow predicate while a constraint holds. Every token,
+// sampled or forced, goes through ds_sampler_accept: it counts in the penalties, the token
+// limit and the reasoning budget. The token's text goes through the stop-sequence holdback
+// (ds_stop), then the chat family's reasoning splitter, and comes out as reasoning and
 // content deltas.
 //
 // Constrained replies (response_format json_object, or a forced tool call): thinking, if
-// the prompt opens it, runs free for at most a budget of tokens and is then closed by forcing
-// `</think>`; the answer is sampled through the JSON gate (a forced call first gets the
-// family's tool-call opening forced, and its closing after the object). If max_tokens ends
-// the reply inside the object, the shortest completion is appended so that what the client
-// gets always parses.
-//
-// Sampling lives here until the sampler module (ds/sampler.h) provides the same steps; the
-// engine calls only sample() below.
+// the prompt opens it, runs free for at most a budget of tokens (the reply may not end
+// there) and is then closed by the sampler's reasoning budget (`</think>`); the answer is
+// sampled through the JSON gate (a forced call first gets the family's tool-call opening
+// forced, and its closing after the object). If max_tokens ends the reply inside the object,
+// the shortest completion is appended so that what the client gets always parses.
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,17 +24,6 @@
 #include "ds/alloc.h"
 #include "ds/log.h"
 #include "engine_internal.h"
-
-// ---- random numbers ----
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z          = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z          = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 // ---- events ----
 
@@ -60,58 +48,43 @@ static void push_text(ds_engine_request *r, const char *s, size_t n) {
     ds_buf_free(&content);
 }
 
-// Longest prefix of s[0..n) that ends on a UTF-8 character boundary.
-static size_t utf8_cut(const char *s, size_t n) {
-    size_t i = n;
-    while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--;
-    if (i == 0) return n;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t        need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    return n - (i - 1) >= need ? n : i - 1;
-}
-
 // Adds decoded text; emits what can no longer be the start of a stop sequence. Returns true
-// when a stop sequence was found (the text before it was emitted, the rest dropped).
+// when a stop sequence was found (the text before it was emitted, the rest dropped). The
+// constrained part of a reply is not cut by stop sequences: held text is released first.
 static bool stop_filter(ds_engine_request *r, const char *s, size_t n) {
-    ds_buf_append(&r->held, s, n);
-    if (r->p.n_stop == 0 || r->phase != PHASE_FREE) {
-        push_text(r, r->held.data, r->held.len);
-        ds_buf_clear(&r->held);
-        return false;
+    ds_buf out     = {0};
+    bool   stopped = false;
+    if (r->stops && r->phase == PHASE_FREE) {
+        stopped = ds_stop_push(r->stops, s, n, &out) == DS_SAMPLE_STOP;
+    } else {
+        if (r->stops) ds_stop_flush(r->stops, &out);
+        ds_buf_append(&out, s, n);
     }
-    size_t first = r->held.len, longest = 0;
-    for (int i = 0; i < r->p.n_stop; i++) {
-        size_t      k   = strlen(r->stop[i]);
-        const char *hit = NULL;
-        for (size_t j = 0; j + k <= r->held.len; j++)
-            if (!memcmp(r->held.data + j, r->stop[i], k)) {
-                hit = r->held.data + j;
-                break;
-            }
-        if (hit && (size_t)(hit - r->held.data) < first) first = (size_t)(hit - r->held.data);
-        if (k > longest) longest = k;
-    }
-    if (first < r->held.len) {
-        push_text(r, r->held.data, first);
-        ds_buf_clear(&r->held);
-        return true;
-    }
-    size_t keep = longest - 1 < r->held.len ? longest - 1 : r->held.len;
-    size_t out  = utf8_cut(r->held.data, r->held.len - keep);
-    push_text(r, r->held.data, out);
-    memmove(r->held.data, r->held.data + out, r->held.len - out);
-    r->held.len -= out;
-    r->held.data[r->held.len] = 0;
-    return false;
+    push_text(r, out.data, out.len);
+    ds_buf_free(&out);
+    return stopped;
 }
 
 // ---- constraints ----
 
-static void force_text(ds_engine *e, ds_engine_request *r, const char *text) {
+// Forces `tmpl` with "%s" replaced by `name`: the template's special tokens are parsed, the
+// name (the client's text) is encoded as plain text.
+static void force_text(ds_engine *e, ds_engine_request *r, const char *tmpl, const char *name) {
+    ds_buf       b   = {0};
+    const char  *at  = strstr(tmpl, "%s");
+    size_t       pre = at ? (size_t)(at - tmpl) : strlen(tmpl);
+    ds_text_span lit = {pre, name && at ? strlen(name) : 0};
+    ds_buf_append(&b, tmpl, pre);
+    if (at) {
+        ds_buf_puts(&b, name ? name : "");
+        ds_buf_puts(&b, at + 2);
+    }
     r->forced.n   = 0;
     r->forced_pos = 0;
-    if (ds_tokenizer_encode(e->tok, text, strlen(text), DS_ENCODE_PARSE_SPECIAL, &r->forced))
+    if (ds_tokenizer_encode_spans(e->tok, b.data ? b.data : "", b.len, DS_ENCODE_PARSE_SPECIAL,
+                                  &lit, lit.len ? 1 : 0, &r->forced))
         r->forced.n = 0;
+    ds_buf_free(&b);
 }
 
 // The function a forced call names: tool_name, or the first tool's.
@@ -139,15 +112,11 @@ static void enter_json(ds_engine *e, ds_engine_request *r) {
     ds_json_gate_init(&r->gate);
     if (!forcing_tool(r)) return;
     char *name = forced_tool_name(r);
-    ds_buf b   = {0};
-    if (v31_style(e->format))
-        ds_buf_printf(&b, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>%s<｜tool▁sep｜>",
-                      name ? name : "");
-    else
-        ds_buf_printf(&b, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>%s\n"
-                          "```json\n", name ? name : "");
-    force_text(e, r, b.data);
-    ds_buf_free(&b);
+    force_text(e, r, v31_style(e->format)
+                         ? "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>%s<｜tool▁sep｜>"
+                         : "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>%s\n"
+                           "```json\n",
+               name);
     free(name);
 }
 
@@ -156,133 +125,106 @@ static const char *tool_suffix(ds_chat_format f) {
                         : "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
 }
 
-// May token t come next under the gate?
-static bool gate_allows(ds_engine *e, const ds_engine_request *r, int32_t t, char *piece,
-                        size_t cap) {
-    ds_token_type ty = ds_tokenizer_type(e->tok, t);
+typedef struct allow_ctx {
+    ds_engine               *e;
+    const ds_engine_request *r;
+} allow_ctx;
+
+// PHASE_JSON: may token t come next under the gate?
+static bool allow_json(void *ud, int32_t t) {
+    const allow_ctx *a  = ud;
+    ds_token_type    ty = ds_tokenizer_type(a->e->tok, t);
     if (ty != DS_TOKEN_NORMAL && ty != DS_TOKEN_BYTE) return false;
-    size_t n = ds_tokenizer_piece(e->tok, t, piece, cap);
-    if (n == 0 || n >= cap) return false;
-    ds_json_gate g = r->gate;
+    char   piece[DS_TOKEN_MAX_TEXT + 1];
+    size_t n = ds_tokenizer_piece(a->e->tok, t, piece, sizeof piece);
+    if (n == 0 || n >= sizeof piece) return false;
+    ds_json_gate g = a->r->gate;
     return ds_json_gate_feed(&g, piece, n);
+}
+
+// A constrained reply before its answer: it may not end here.
+static bool allow_no_end(void *ud, int32_t t) {
+    const allow_ctx *a = ud;
+    return !ds_tokenizer_is_eog(a->e->tok, t);
 }
 
 // ---- sampling ----
 
-typedef struct cand {
-    float   p;
-    int32_t id;
-} cand;
-
-static int cand_cmp(const void *a, const void *b) {
-    const cand *x = a, *y = b;
-    if (x->p != y->p) return x->p < y->p ? 1 : -1;
-    return x->id < y->id ? -1 : x->id > y->id;
+static int32_t sample(ds_engine *e, ds_engine_request *r, const float *logits) {
+    allow_ctx           a     = {e, r};
+    ds_sampler_allow_fn allow = r->phase == PHASE_JSON ? allow_json
+                              : r->constrained        ? allow_no_end
+                                                      : NULL;
+    return ds_sampler_sample_allowed(r->smp, logits, e->n_vocab, allow, &a);
 }
 
-// Penalties, mask, temperature, top-p, draw. -1 when every token is masked.
-static int32_t sample(ds_engine *e, ds_engine_request *r, float *l) {
-    int nv = e->n_vocab;
-    if (r->counts)
-        for (int t = 0; t < nv; t++)
-            if (r->counts[t])
-                l[t] -= (float)r->counts[t] * r->p.frequency_penalty + r->p.presence_penalty;
-    if (r->phase == PHASE_JSON) {
-        char piece[DS_TOKEN_MAX_TEXT + 1];
-        for (int t = 0; t < nv; t++)
-            if (!gate_allows(e, r, t, piece, sizeof piece)) l[t] = -INFINITY;
-    } else if (r->constrained) {
-        // The constrained answer is still to come: the reply may not end here.
-        for (int t = 0; t < nv; t++)
-            if (ds_tokenizer_is_eog(e->tok, t)) l[t] = -INFINITY;
-    }
-    int32_t best = -1;
-    for (int t = 0; t < nv; t++)
-        if (l[t] > -INFINITY && (best < 0 || l[t] > l[best])) best = t;
-    if (best < 0 || r->p.temperature <= 0) return best;
-    cand  *c   = (cand *)e->work;
-    int    n   = 0;
-    double sum = 0;
-    for (int t = 0; t < nv; t++) {
-        if (l[t] == -INFINITY) continue;
-        float p = expf((l[t] - l[best]) / r->p.temperature);
-        c[n++]  = (cand){p, t};
-        sum += p;
-    }
-    if (r->p.top_p < 1) {
-        qsort(c, (size_t)n, sizeof *c, cand_cmp);
-        double acc = 0;
-        int    k   = 0;
-        while (k < n && acc < r->p.top_p * sum) acc += c[k++].p;
-        n   = k;
-        sum = acc;
-    }
-    double u = uniform(&r->rng) * sum, acc = 0;
-    for (int i = 0; i < n; i++) {
-        acc += c[i].p;
-        if (u < acc) return c[i].id;
-    }
-    return c[n - 1].id;
-}
-
-// ---- logprobs ----
-
-static void emit_token(ds_engine *e, ds_engine_request *r, const float *raw, int32_t t,
+// The token's logprob and the top candidates of the model's own distribution.
+static void emit_token(ds_engine *e, ds_engine_request *r, const float *logits, int32_t t,
                        bool in_reasoning) {
     if (!r->p.logprobs) return;
-    int    nv  = e->n_vocab;
-    float  max = raw[0];
-    for (int i = 1; i < nv; i++)
-        if (raw[i] > max) max = raw[i];
-    double sum = 0;
-    for (int i = 0; i < nv; i++) sum += exp((double)(raw[i] - max));
-    float            lse = max + (float)log(sum);
-    ds_token_logprob top[DS_ENGINE_MAX_TOP_LOGPROBS];
-    int              k = 0;
-    for (int i = 0; i < nv; i++) { // insertion into a short sorted list
-        if (k == r->p.top_logprobs && (k == 0 || raw[i] <= top[k - 1].logprob)) continue;
-        int j = k < r->p.top_logprobs ? k++ : k - 1;
-        while (j > 0 && top[j - 1].logprob < raw[i]) {
-            top[j] = top[j - 1];
-            j--;
-        }
-        top[j] = (ds_token_logprob){i, raw[i]};
-    }
-    for (int i = 0; i < k; i++) top[i].logprob -= lse;
+    ds_sampler_logprob lp[DS_ENGINE_MAX_TOP_LOGPROBS];
+    ds_token_logprob   top[DS_ENGINE_MAX_TOP_LOGPROBS];
+    float              chosen = 0;
+    int k = ds_sampler_top_logprobs(logits, e->n_vocab, t, r->p.top_logprobs, lp, &chosen);
+    for (int i = 0; i < k; i++) top[i] = (ds_token_logprob){lp[i].id, lp[i].logprob};
     ds_event ev = {.kind = DS_EVENT_TOKEN, .token = t, .in_reasoning = in_reasoning,
-                   .logprob = raw[t] - lse, .top = top, .n_top = k};
+                   .logprob = chosen, .top = top, .n_top = k};
     r->cb(r->ud, &ev);
 }
 
 // ---- the request's life ----
 
-void gen_begin(ds_engine *e, ds_engine_request *r) {
-    r->begun = true;
-    r->rng   = r->p.seed ^ 0x5DEECE66Dull;
-    ds_token_stream_init(&r->ts, e->tok, 0);
-    ds_reasoning_init(&r->rs, e->format, r->prompt_text, r->prompt_text_len);
-    if (r->p.frequency_penalty != 0 || r->p.presence_penalty != 0)
-        r->counts = ds_xcalloc((size_t)e->n_vocab, sizeof(int32_t));
-    if (r->constrained && r->p.reasoning_budget <= 0) r->p.reasoning_budget = r->max_gen / 2;
-    if (r->constrained && (r->raw || r->rs.state != DS_REASONING_THINKING)) enter_json(e, r);
+// The sampler of a request: the API's knobs, penalties over the whole reply (no prompt), the
+// token cap, and the thinking markers when the vocabulary has them.
+static ds_status sampler_new(ds_engine *e, ds_engine_request *r) {
+    ds_sampler_params sp  = ds_sampler_params_default();
+    sp.temperature        = r->p.temperature;
+    sp.top_p              = r->p.top_p;
+    sp.frequency_penalty  = r->p.frequency_penalty;
+    sp.presence_penalty   = r->p.presence_penalty;
+    sp.penalty_last_n     = -1;
+    sp.seed               = r->p.seed == DS_SAMPLER_SEED_RANDOM ? 0x5DEECE66Dull : r->p.seed;
+    sp.max_tokens         = r->max_gen;
+    int32_t open          = ds_tokenizer_find(e->tok, "<think>", 7);
+    int32_t close         = ds_tokenizer_find(e->tok, "</think>", 8);
+    if (!r->raw && close != DS_TOKEN_NONE) {
+        sp.think_end_id   = close;
+        sp.think_start_id = r->rs.state == DS_REASONING_START ? open : -1;
+        sp.start_thinking = r->rs.state == DS_REASONING_THINKING;
+        if (r->p.reasoning_budget > 0) sp.reasoning_budget = r->p.reasoning_budget;
+    }
+    ds_status st = ds_sampler_new(&sp, e->n_vocab, &r->smp);
+    if (st) return st;
+    int32_t *eog = ds_xmalloc((size_t)e->n_vocab * sizeof *eog);
+    int      n   = 0;
+    for (int32_t t = 0; t < e->n_vocab; t++)
+        if (ds_tokenizer_is_eog(e->tok, t)) eog[n++] = t;
+    st = ds_sampler_set_eog(r->smp, eog, n);
+    free(eog);
+    if (!st && r->p.n_stop)
+        st = ds_stop_new((const char *const *)r->stop, r->p.n_stop, &r->stops);
+    return st;
 }
 
-int32_t gen_step(ds_engine *e, ds_engine_request *r, float *logits) {
-    float *raw = NULL;
-    if (r->p.logprobs) {
-        raw = malloc((size_t)e->n_vocab * sizeof(float));
-        if (raw) memcpy(raw, logits, (size_t)e->n_vocab * sizeof(float));
+bool gen_begin(ds_engine *e, ds_engine_request *r) {
+    r->begun = true;
+    ds_token_stream_init(&r->ts, e->tok, 0);
+    ds_reasoning_init(&r->rs, e->format, r->prompt_text, r->prompt_text_len);
+    if (r->constrained && r->p.reasoning_budget <= 0) r->p.reasoning_budget = r->max_gen / 2;
+    if (sampler_new(e, r)) {
+        gen_error(e, r, ds_errmsg());
+        return false;
     }
-    bool thinking = !r->raw && r->rs.state == DS_REASONING_THINKING;
-    if (thinking && r->p.reasoning_budget > 0 && r->n_reasoning >= r->p.reasoning_budget &&
-        r->forced_pos >= r->forced.n)
-        force_text(e, r, "\n</think>\n\n");
+    if (r->constrained && (r->raw || r->rs.state != DS_REASONING_THINKING)) enter_json(e, r);
+    return true;
+}
+
+int32_t gen_step(ds_engine *e, ds_engine_request *r, const float *logits) {
     int32_t t;
     bool    sampled = false;
     if (r->forced_pos < r->forced.n) {
         t = r->forced.ids[r->forced_pos++];
     } else if (r->phase == PHASE_AFTER) {
-        free(raw);
         gen_finish(e, r, forcing_tool(r) ? DS_FINISH_TOOL_CALLS : DS_FINISH_STOP);
         return -1;
     } else {
@@ -290,16 +232,14 @@ int32_t gen_step(ds_engine *e, ds_engine_request *r, float *logits) {
         sampled = true;
     }
     if (t < 0) { // nothing fits the gate: close the object ourselves
-        free(raw);
         gen_finish(e, r, DS_FINISH_STOP);
         return -1;
     }
+    int           thought = ds_sampler_n_thinking(r->smp);
+    ds_sample_end end     = ds_sampler_accept(r->smp, t);
     r->n_gen++;
-    if (thinking) r->n_reasoning++;
-    if (r->counts) r->counts[t]++;
-    if (raw) emit_token(e, r, raw, t, thinking);
-    free(raw);
-    if (sampled && r->phase == PHASE_FREE && ds_tokenizer_is_eog(e->tok, t)) {
+    emit_token(e, r, logits, t, ds_sampler_n_thinking(r->smp) > thought);
+    if (end == DS_SAMPLE_STOP) { // an end-of-generation token (never forced, never in JSON)
         gen_finish(e, r, DS_FINISH_STOP);
         return -1;
     }
@@ -313,7 +253,6 @@ int32_t gen_step(ds_engine *e, ds_engine_request *r, float *logits) {
     bool stopped = stop_filter(r, text.data ? text.data : "", text.len);
     ds_buf_free(&text);
     if (stopped) {
-        r->held.len = 0;
         gen_finish(e, r, DS_FINISH_STOP);
         return -1;
     }
@@ -323,11 +262,11 @@ int32_t gen_step(ds_engine *e, ds_engine_request *r, float *logits) {
             return -1;
         }
         r->phase = PHASE_AFTER;
-        force_text(e, r, tool_suffix(e->format));
+        force_text(e, r, tool_suffix(e->format), NULL);
     }
     if (r->constrained && r->phase == PHASE_FREE && r->rs.state != DS_REASONING_THINKING)
         enter_json(e, r);
-    if (r->n_gen >= r->max_gen) {
+    if (end == DS_SAMPLE_LENGTH) {
         gen_finish(e, r, DS_FINISH_LENGTH);
         return -1;
     }
@@ -336,8 +275,7 @@ int32_t gen_step(ds_engine *e, ds_engine_request *r, float *logits) {
 
 static void finish_text(ds_engine_request *r) {
     ds_buf tail = {0};
-    if (r->held.len) ds_buf_append(&tail, r->held.data, r->held.len);
-    ds_buf_clear(&r->held);
+    if (r->stops) ds_stop_flush(r->stops, &tail);
     ds_token_stream_flush(&r->ts, &tail);
     // A constrained reply cut short: the shortest completion keeps it valid.
     if (r->phase == PHASE_JSON) ds_json_gate_complete(&r->gate, &tail);
@@ -399,7 +337,7 @@ void gen_finish(ds_engine *e, ds_engine_request *r, ds_finish_reason why) {
                    .usage  = {.prompt_tokens     = (int)r->prompt.n,
                               .completion_tokens = r->n_gen,
                               .cache_hit_tokens  = r->cache_hit,
-                              .reasoning_tokens  = r->n_reasoning}};
+                              .reasoning_tokens  = r->smp ? ds_sampler_n_thinking(r->smp) : 0}};
     r->cb(r->ud, &ev);
     engine_request_unref(r);
 }
