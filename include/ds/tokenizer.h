@@ -109,6 +109,9 @@ bool        ds_tokenizer_add_bos(const ds_tokenizer *t); // tokenizer.ggml.add_b
 // True for tokens that end generation: eos, eot, eom and tokens whose text is a known
 // end-of-turn marker (deepseek-gguf.md §6.8). False for ids out of range.
 bool        ds_tokenizer_is_eog(const ds_tokenizer *t, int32_t id);
+// Appends every id for which ds_tokenizer_is_eog is true to out, in id order (for a
+// sampler's end-of-generation set). DS_ENOMEM (out unchanged) if memory runs out.
+ds_status   ds_tokenizer_eog_ids(const ds_tokenizer *t, ds_tokens *out);
 // Type of a token; DS_TOKEN_UNDEFINED for ids out of range.
 ds_token_type ds_tokenizer_type(const ds_tokenizer *t, int32_t id);
 // The id whose vocabulary text is exactly text[0..len), or DS_TOKEN_NONE. Vocabulary text is

@@ -195,12 +195,10 @@ static ds_status sampler_new(ds_engine *e, ds_engine_request *r) {
     }
     ds_status st = ds_sampler_new(&sp, e->n_vocab, &r->smp);
     if (st) return st;
-    int32_t *eog = ds_xmalloc((size_t)e->n_vocab * sizeof *eog);
-    int      n   = 0;
-    for (int32_t t = 0; t < e->n_vocab; t++)
-        if (ds_tokenizer_is_eog(e->tok, t)) eog[n++] = t;
-    st = ds_sampler_set_eog(r->smp, eog, n);
-    free(eog);
+    ds_tokens eog = {0};
+    st            = ds_tokenizer_eog_ids(e->tok, &eog);
+    if (!st) st = ds_sampler_set_eog(r->smp, eog.ids, (int)eog.n);
+    ds_tokens_free(&eog);
     if (!st && r->p.n_stop)
         st = ds_stop_new((const char *const *)r->stop, r->p.n_stop, &r->stops);
     return st;

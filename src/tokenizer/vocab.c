@@ -383,6 +383,19 @@ bool ds_tokenizer_is_eog(const ds_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab && t->eog[id];
 }
 
+ds_status ds_tokenizer_eog_ids(const ds_tokenizer *t, ds_tokens *out) {
+    size_t n0 = out->n;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (!t->eog[id]) continue;
+        ds_status st = tok_push(out, id);
+        if (st != DS_OK) {
+            out->n = n0;
+            return st;
+        }
+    }
+    return DS_OK;
+}
+
 ds_token_type ds_tokenizer_type(const ds_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab ? (ds_token_type)t->type[id] : DS_TOKEN_UNDEFINED;
 }

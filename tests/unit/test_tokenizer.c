@@ -490,6 +490,19 @@ static void r1_added_tokens_stay_text(void **state) {
     assert_memory_equal(a.ids, b.ids, a.n * sizeof *a.ids);
     assert_int_equal(a.ids[0], user);
     ds_tokens_free(&a);
+    // the end-of-generation set: every id is_eog says, EOS among them, nothing else
+    ds_tokens eog = {0};
+    assert_int_equal(ds_tokenizer_eog_ids(t, &eog), DS_OK);
+    size_t n_eog = 0;
+    for (int32_t id = 0; id < ds_tokenizer_n_vocab(t); id++) n_eog += ds_tokenizer_is_eog(t, id);
+    assert_int_equal(eog.n, n_eog);
+    bool has_eos = false;
+    for (size_t i = 0; i < eog.n; i++) {
+        assert_true(ds_tokenizer_is_eog(t, eog.ids[i]));
+        has_eos |= eog.ids[i] == ds_tokenizer_eos(t);
+    }
+    assert_true(has_eos);
+    ds_tokens_free(&eog);
     ds_tokens_free(&b);
     ds_tokenizer_free(t);
 }

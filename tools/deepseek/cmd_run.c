@@ -1,11 +1,12 @@
 // cmd_run.c - `deepseek run`: raw completion of a prompt (no chat template).
 //
 // The prompt is tokenized with BOS as the vocabulary asks and special tokens parsed, run as
-// one batch, then N tokens are generated one at a time: greedy at --temp 0, else sampled from
-// softmax(logits / T) with a seeded generator. Generation stops early at an end-of-generation
-// token. With --json one object is printed: the prompt ids, each token with its text and the
-// K most likely tokens of the distribution it was drawn from (natural-log probabilities, most
-// likely first), and timings including resident memory after load.
+// one batch, then N tokens are generated one at a time by ds_sampler: greedy at --temp 0,
+// else drawn from softmax(logits / T) (top-k, top-p, min-p and the repeat penalty off unless
+// asked) with a seeded generator. Generation stops early at an end-of-generation token. With
+// --json one object is printed: the prompt ids, each token with its text and the K most
+// likely tokens of softmax(logits / T) (T = 1 when greedy; natural-log probabilities, most
+// likely first, before the filters), and timings including resident memory after load.
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,10 +20,12 @@
 #include "ds/gguf.h"
 #include "ds/kv.h"
 #include "ds/model.h"
+#include "ds/sampler.h"
 #include "ds/tokenizer.h"
 
 const char cmd_run_usage[] =
     "usage: deepseek run -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
+    "                    [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "                    [-c CTX] [--kv-type f16|f32] [--json] [--logprobs K]\n"
     "\n"
     "Continues PROMPT (raw text: no chat template; BOS added as the model says; special\n"
@@ -33,6 +36,10 @@ const char cmd_run_usage[] =
     "  -n N           tokens to generate (default 64); stops early at end of generation\n"
     "  --temp T       sampling temperature (default 0.8); 0 = greedy\n"
     "  --seed S       random seed for sampling (default 42)\n"
+    "  --top-k K      keep the K most likely tokens (default 0 = off)\n"
+    "  --top-p P      keep the most likely tokens holding P of the mass (default 1 = off)\n"
+    "  --min-p P      keep tokens at least P times as likely as the best (default 0 = off)\n"
+    "  --repeat-penalty R  penalise the last 64 tokens (default 1 = off)\n"
     "  -t THREADS     threads (default 1)\n"
     "  -c CTX         context length of the KV cache (default min(4096, training context))\n"
     "  --kv-type T    KV cache element type: f16 (default) or f32\n"
@@ -41,8 +48,8 @@ const char cmd_run_usage[] =
 
 typedef struct run_opts {
     const char *model, *prompt;
-    int64_t     n_predict, threads, ctx, logprobs;
-    double      temp;
+    int64_t     n_predict, threads, ctx, logprobs, top_k;
+    double      temp, top_p, min_p, repeat_penalty;
     uint64_t    seed;
     bool        json;
     ds_type     kv_type;
@@ -67,7 +74,7 @@ static uint64_t rss_bytes(void) {
 
 static int parse(int argc, char **argv, run_opts *o) {
     *o = (run_opts){.n_predict = 64, .threads = 1, .ctx = 0, .logprobs = 5, .temp = 0.8,
-                    .seed = 42, .kv_type = DS_TYPE_F16};
+                    .top_p = 1, .repeat_penalty = 1, .seed = 42, .kv_type = DS_TYPE_F16};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int64_t     s = 0;
@@ -83,6 +90,11 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-c") && cli_parse_int(v, 1, 1 << 24, &o->ctx)) continue;
         else if (!strcmp(a, "--logprobs") && cli_parse_int(v, 0, 100, &o->logprobs)) continue;
         else if (!strcmp(a, "--temp") && cli_parse_float(v, 0, 100, &o->temp)) continue;
+        else if (!strcmp(a, "--top-k") && cli_parse_int(v, 0, INT32_MAX, &o->top_k)) continue;
+        else if (!strcmp(a, "--top-p") && cli_parse_float(v, 1e-6, 1, &o->top_p)) continue;
+        else if (!strcmp(a, "--min-p") && cli_parse_float(v, 0, 1, &o->min_p)) continue;
+        else if (!strcmp(a, "--repeat-penalty") && cli_parse_float(v, 1e-3, 100, &o->repeat_penalty))
+            continue;
         else if (!strcmp(a, "--seed") && cli_parse_int(v, 0, INT64_MAX, &s)) o->seed = (uint64_t)s;
         else if (!strcmp(a, "--kv-type") && (!strcmp(v, "f16") || !strcmp(v, "f32")))
             o->kv_type = v[1] == '1' ? DS_TYPE_F16 : DS_TYPE_F32;
@@ -94,46 +106,32 @@ static int parse(int argc, char **argv, run_opts *o) {
 
 // ---- sampling ----
 
-static double rng_uniform(uint64_t *s) { // xorshift64*, in [0, 1)
-    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
+static ds_status sampler_new(const run_opts *o, const ds_tokenizer *tok, int V, ds_sampler **out) {
+    ds_sampler_params sp = ds_sampler_params_default();
+    sp.temperature       = (float)o->temp;
+    sp.top_k             = (int)o->top_k;
+    sp.top_p             = (float)o->top_p;
+    sp.min_p             = (float)o->min_p;
+    sp.repeat_penalty    = (float)o->repeat_penalty;
+    sp.seed              = o->seed;
+    sp.max_tokens        = (int)o->n_predict;
+    ds_status st         = ds_sampler_new(&sp, V, out);
+    if (st) return st;
+    ds_tokens eog = {0};
+    st            = ds_tokenizer_eog_ids(tok, &eog);
+    if (!st) st = ds_sampler_set_eog(*out, eog.ids, (int)eog.n);
+    ds_tokens_free(&eog);
+    return st;
 }
 
-// logp = log-softmax(logits / T) (T = 1 for greedy); returns the chosen token.
-static int32_t sample(const float *logits, int V, double temp, uint64_t *rng, double *logp) {
-    double t = temp > 0 ? temp : 1.0, mx = -INFINITY, sum = 0;
-    int    best = 0;
-    for (int i = 0; i < V; i++) {
-        logp[i] = logits[i] / t;
-        if (logp[i] > mx) mx = logp[i], best = i;
-    }
-    for (int i = 0; i < V; i++) sum += exp(logp[i] - mx);
-    double lse = mx + log(sum);
-    for (int i = 0; i < V; i++) logp[i] -= lse;
-    if (temp <= 0) return best;
-    double u = rng_uniform(rng), acc = 0;
-    for (int i = 0; i < V; i++) {
-        acc += exp(logp[i]);
-        if (u < acc) return i;
-    }
-    return best; // rounding left u above the total
-}
-
-// The k most likely ids of logp, most likely first (lower id first on ties).
-static void top_k(const double *logp, int V, int k, int32_t *ids) {
-    for (int j = 0; j < k; j++) {
-        int b = -1;
-        for (int i = 0; i < V; i++) {
-            bool used = false;
-            for (int q = 0; q < j && !used; q++) used = ids[q] == i;
-            if (!used && (b < 0 || logp[i] > logp[b])) b = i;
-        }
-        ids[j] = b;
-    }
+// --json: the k most likely tokens of softmax(logits / T), T = 1 when greedy.
+static void print_top(ds_buf *b, const float *logits, float *scaled, int V, double temp, int k) {
+    ds_sampler_logprob top[100];
+    float              t = temp > 0 ? (float)temp : 1.0f;
+    for (int i = 0; i < V; i++) scaled[i] = logits[i] / t;
+    int n = ds_sampler_top_logprobs(scaled, V, -1, k, top, NULL);
+    for (int j = 0; j < n; j++)
+        ds_buf_printf(b, "%s[%d,%.6f]", j ? "," : "", top[j].id, (double)top[j].logprob);
 }
 
 // ---- the command ----
@@ -143,8 +141,9 @@ typedef struct run_state {
     ds_tokenizer *tok;
     ds_model     *m;
     ds_kv_cache  *kv;
+    ds_sampler   *smp;
     float        *logits;
-    double       *logp;
+    float        *scaled; // (V) logits / T for --json
     ds_tokens     prompt;
     ds_buf        out;
 } run_state;
@@ -152,8 +151,9 @@ typedef struct run_state {
 static void run_free(run_state *s) {
     ds_buf_free(&s->out);
     ds_tokens_free(&s->prompt);
+    ds_sampler_free(s->smp);
     free(s->logits);
-    free(s->logp);
+    free(s->scaled);
     ds_kv_cache_free(s->kv);
     ds_model_free(s->m);
     ds_tokenizer_free(s->tok);
@@ -163,8 +163,6 @@ static void run_free(run_state *s) {
 static int generate(run_state *s, const run_opts *o, double t_load, uint64_t rss_load) {
     const int V = ds_model_n_vocab(s->m);
     ds_buf   *b = &s->out;
-    int32_t   top[100];
-    uint64_t  rng = o->seed;
     if (o->json) {
         ds_buf_puts(b, "{\"prompt_ids\":[");
         for (size_t i = 0; i < s->prompt.n; i++) ds_buf_printf(b, "%s%d", i ? "," : "", s->prompt.ids[i]);
@@ -178,7 +176,8 @@ static int generate(run_state *s, const run_opts *o, double t_load, uint64_t rss
     ds_token_stream ts;
     ds_token_stream_init(&ts, s->tok, 0);
     for (; n_gen < o->n_predict; n_gen++) {
-        int32_t id = sample(s->logits, V, o->temp, &rng, s->logp);
+        int32_t       id  = ds_sampler_sample(s->smp, s->logits, V);
+        ds_sample_end end = ds_sampler_accept(s->smp, id);
         if (o->json) {
             char piece[512];
             size_t len = ds_tokenizer_piece(s->tok, id, piece, sizeof piece);
@@ -186,10 +185,7 @@ static int generate(run_state *s, const run_opts *o, double t_load, uint64_t rss
             ds_buf_printf(b, "%s{\"id\":%d,\"text\":", n_gen ? "," : "", id);
             ds_buf_json_str(b, piece, len < sizeof piece ? len : sizeof piece - 1);
             ds_buf_puts(b, ",\"top\":[");
-            int k = (int)(o->logprobs < V ? o->logprobs : V);
-            top_k(s->logp, V, k, top);
-            for (int j = 0; j < k; j++)
-                ds_buf_printf(b, "%s[%d,%.6f]", j ? "," : "", top[j], s->logp[top[j]]);
+            print_top(b, s->logits, s->scaled, V, o->temp, (int)o->logprobs);
             ds_buf_puts(b, "]}");
         } else {
             ds_buf_clear(b);
@@ -197,7 +193,7 @@ static int generate(run_state *s, const run_opts *o, double t_load, uint64_t rss
             fwrite(b->data ? b->data : "", 1, b->len, stdout);
             fflush(stdout);
         }
-        if (ds_tokenizer_is_eog(s->tok, id)) {
+        if (end != DS_SAMPLE_GO_ON) { // end of generation, or the N-th token
             n_gen++;
             break;
         }
@@ -267,9 +263,13 @@ int cmd_run(int argc, char **argv) {
     }
     const int V = ds_model_n_vocab(s.m);
     s.logits = malloc((size_t)V * sizeof *s.logits);
-    s.logp = malloc((size_t)V * sizeof *s.logp);
-    if (!s.logits || !s.logp) {
+    s.scaled = malloc((size_t)V * sizeof *s.scaled);
+    if (!s.logits || !s.scaled) {
         cli_error("run", "out of memory");
+        goto done;
+    }
+    if (sampler_new(&o, s.tok, V, &s.smp)) {
+        cli_error("run", "%s", ds_errmsg());
         goto done;
     }
     double t_load = now_ms() - t0;
