@@ -13,17 +13,6 @@
 
 #include "ds/quant.h"
 
-// Σ_j mins[j]·(bsums[2j] + bsums[2j+1]) for 8 mins (int16 lanes).
-static inline int32_t mins_dot(__m128i m, const int16_t *bsums) {
-    __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
-    __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
-    __m128i pairs = _mm_hadd_epi16(b0, b1);
-    __m128i p = _mm_madd_epi16(m, pairs);
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-    return _mm_cvtsi128_si32(p);
-}
-
 // ---- Q4_K / Q5_K ----
 
 // hbits: the 32 qh bytes of a Q5_K block, or NULL for Q4_K.
@@ -31,11 +20,11 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
                             int q5) {
     const ds_block_q8_k *y[4];
     __m256               acc[4];
-    float                macc[4];
+    __m256               macc[4]; // the mins' share, kept in lanes until the end
     for (int t = 0; t < N; t++) {
         y[t] = a[t];
         acc[t] = _mm256_setzero_ps();
-        macc[t] = 0.f;
+        macc[t] = _mm256_setzero_ps();
     }
     const __m256i mask4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / DS_QK_K; i++) {
@@ -48,7 +37,10 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             const ds_block_q4_k *x = (const ds_block_q4_k *)w + i;
             d16 = x->d, dmin16 = x->dmin, d_scales = x->scales, qs = x->qs;
         }
-        __m128i smv = x86_scales_mins_k4(d_scales), mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(smv, 8));
+        __m128i smv = x86_scales_mins_k4(d_scales);
+        // Each min twice: int16 lane g multiplies bsums[g] (16 elements).
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+            smv, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
         uint8_t sm[16];
         _mm_storeu_si128((__m128i *)sm, smv); // byte loads from one wide store forward fine
         __m256i sumi[4];
@@ -78,10 +70,11 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
         for (int t = 0; t < N; t++) {
             float d8 = y[t][i].d;
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d8 * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            macc[t] += d8 * dmin * (float)mins_dot(mins16, y[t][i].bsums);
+            __m256i mb = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            macc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d8 * dmin), _mm256_cvtepi32_ps(mb), macc[t]);
         }
     }
-    for (int t = 0; t < N; t++) out[t] = x86_hsum_ps(acc[t]) - macc[t];
+    for (int t = 0; t < N; t++) out[t] = x86_hsum_ps(acc[t]) - x86_hsum_ps(macc[t]);
 }
 
 X86_INLINE void rowdot_q4_k(int64_t n, const void *w, const void *const *a, float *out, int N) {

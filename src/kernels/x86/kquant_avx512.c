@@ -63,13 +63,15 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
                             int q5) {
     const ds_block_q8_k *y[4];
     __m512               acc[4];
-    float                macc[4];
+    __m256               macc[4]; // the mins' share, kept in lanes until the end
     for (int t = 0; t < N; t++) {
         y[t] = a[t];
         acc[t] = _mm512_setzero_ps();
-        macc[t] = 0.f;
+        macc[t] = _mm256_setzero_ps();
     }
     const __m512i mask4 = _mm512_set1_epi8(0xF), one = _mm512_set1_epi8(1);
+    // Each min twice: lane g of the int16 vector multiplies bsums[g] (16 elements).
+    const __m128i dup_mins = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     const __m512i nib_shift = shift_pair(0, 4);
     for (int64_t i = 0; i < n / DS_QK_K; i++) {
         const uint8_t *packed, *qs, *qh = NULL;
@@ -111,14 +113,15 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             }
         }
         float   d = x86_fp16(d16), dmin = x86_fp16(dmin16);
-        __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(smv, 8));
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(smv, dup_mins));
         for (int t = 0; t < N; t++) {
-            float d8 = y[t][i].d;
+            float   d8 = y[t][i].d;
+            __m256i mb = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
             acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d8 * d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
-            macc[t] += d8 * dmin * (float)pair_dot(mins16, y[t][i].bsums);
+            macc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d8 * dmin), _mm256_cvtepi32_ps(mb), macc[t]);
         }
     }
-    for (int t = 0; t < N; t++) out[t] = hsum512(acc[t]) - macc[t];
+    for (int t = 0; t < N; t++) out[t] = hsum512(acc[t]) - x86_hsum_ps(macc[t]);
 }
 
 X86_INLINE void rowdot_q4_k(int64_t n, const void *w, const void *const *a, float *out, int N) {
