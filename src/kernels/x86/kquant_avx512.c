@@ -31,16 +31,6 @@ static inline __m512i shift_pair(int lo, int hi) {
     return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
 }
 
-// Σ_j s[j]·(bsums[2j] + bsums[2j+1]) for 8 int16 scales s.
-static inline int32_t pair_dot(__m128i s16, const int16_t *bsums) {
-    __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
-    __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
-    __m128i p = _mm_madd_epi16(s16, _mm_hadd_epi16(b0, b1));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-    return _mm_cvtsi128_si32(p);
-}
-
 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
 // vpackssdw(A, B) puts, in each 128-bit lane k, int32 lanes 4k..4k+3 of A then of B. These
@@ -148,12 +138,10 @@ X86_INLINE void rowdot_q6_k(int64_t n, const void *w, const void *const *a, floa
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         __m512i sumi[4];
         for (int t = 0; t < N; t++) {
-            // The -32 of every quant: Σ_g sc_g·32·bsum_g, subtracted from lane 0 up front.
+            // The -32 of every quant: Σ_g sc_g·32·bsum_g, subtracted in lanes up front.
             __m256i p = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
-            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-            sumi[t] = _mm512_maskz_mov_epi32(1, _mm512_set1_epi32(-32 * _mm_cvtsi128_si32(s)));
+            sumi[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_zextsi256_si512(_mm256_slli_epi32(p, 5)));
         }
         for (int h = 0; h < 2; h++) {
             __m512i ql = _mm512_loadu_si512(x[i].ql + 64 * h);
@@ -215,10 +203,13 @@ X86_INLINE void rowdot_iq4_xs(int64_t n, const void *w, const void *const *a, fl
             _mm256_set1_epi32(32));
         __m512i ls32 = _mm512_castsi256_si512(ls8);
         __m128i s16 = _mm256_cvtepi32_epi16(ls8);
+        __m256i ls_dup = _mm256_set_m128i(_mm_unpackhi_epi16(s16, s16), _mm_unpacklo_epi16(s16, s16));
         __m512i sumi[4];
         for (int t = 0; t < N; t++) {
-            int32_t corr = 128 * pair_dot(s16, y[t][i].bsums);
-            sumi[t] = _mm512_maskz_mov_epi32(1, _mm512_set1_epi32(-corr));
+            // The +128 of every level: Σ_ib (ls_ib − 32)·128·bsum32_ib, in lanes.
+            __m256i c = _mm256_madd_epi16(ls_dup, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            sumi[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_zextsi256_si512(_mm256_slli_epi32(c, 7)));
         }
         for (int p = 0; p < 4; p++) {
             __m512i b = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * p)));
