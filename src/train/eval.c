@@ -1,7 +1,6 @@
 // eval.c - sampling replies with the inference code (ds_model + latent KV cache), and the
 // held-out accuracy per task family. Using ds_model here, not the trainer's forward, means
 // every evaluation also checks that the written checkpoint is what inference runs.
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "ds/alloc.h"
 #include "ds/buf.h"
 #include "ds/pool.h"
+#include "ds/sampler.h"
 #include "trainer_internal.h"
 #include "train_gen.h"
 
@@ -38,25 +38,33 @@ void ds_tgen_close(ds_tgen *g) {
     memset(g, 0, sizeof *g);
 }
 
+// The sampler of one reply: plain softmax(logits / temp) (no filter, no penalty), seeded from
+// the caller's stream so a thread's replies stay reproducible (greedy callers may pass NULL).
+static ds_status tgen_sampler(const ds_tgen *g, float temp, uint64_t *rng, ds_sampler **out) {
+    ds_sampler_params sp = ds_sampler_params_default();
+    sp.temperature       = temp > 0 ? temp : 0;
+    sp.top_p             = 1.0f;
+    sp.penalty_last_n    = 0;
+    sp.seed              = rng ? ds_train_rand(rng) >> 1 : 1; // never DS_SAMPLER_SEED_RANDOM
+    ds_status st         = ds_sampler_new(&sp, g->V, out);
+    ds_tokens eog        = {0};
+    if (!st) st = ds_tokenizer_eog_ids(g->tok, &eog);
+    if (!st) st = ds_sampler_set_eog(*out, eog.ids, (int)eog.n);
+    ds_tokens_free(&eog);
+    return st;
+}
+
 ds_status ds_tgen_run(ds_tgen *g, const int32_t *prompt, int np, int max_new, float temp,
                       uint64_t *rng, int32_t *out, int *n_out, bool *ended) {
     *n_out = 0;
     *ended = false;
-    ds_status st = ds_kv_cache_seq_set_len(g->kv, 0, 0);
+    ds_sampler *smp = NULL;
+    ds_status   st  = tgen_sampler(g, temp, rng, &smp);
+    if (st == DS_OK) st = ds_kv_cache_seq_set_len(g->kv, 0, 0);
     if (st == DS_OK) st = ds_model_forward(g->m, g->kv, 0, prompt, np, false, g->logits);
     for (int i = 0; st == DS_OK && i < max_new && np + i < g->n_ctx; i++) {
-        int32_t id = 0;
-        if (temp <= 0) {
-            for (int v = 1; v < g->V; v++) id = g->logits[v] > g->logits[id] ? v : id;
-        } else {
-            float mx = g->logits[0];
-            for (int v = 1; v < g->V; v++) mx = fmaxf(mx, g->logits[v]);
-            double sum = 0;
-            for (int v = 0; v < g->V; v++) sum += g->logits[v] = expf((g->logits[v] - mx) / temp);
-            double x = (double)(ds_train_rand(rng) >> 11) / 9007199254740992.0 * sum;
-            for (id = 0; id < g->V - 1 && (x -= g->logits[id]) > 0; id++) {}
-        }
-        if (ds_tokenizer_is_eog(g->tok, id)) {
+        int32_t id = ds_sampler_sample(smp, g->logits, g->V);
+        if (ds_sampler_accept(smp, id) == DS_SAMPLE_STOP) {
             *ended = true;
             break;
         }
@@ -64,6 +72,7 @@ ds_status ds_tgen_run(ds_tgen *g, const int32_t *prompt, int np, int max_new, fl
         if (i + 1 < max_new && np + i + 1 < g->n_ctx)
             st = ds_model_forward(g->m, g->kv, 0, &id, 1, false, g->logits);
     }
+    ds_sampler_free(smp);
     return st;
 }
 

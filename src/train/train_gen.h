@@ -18,7 +18,8 @@ typedef struct ds_tgen {
 // Loads the model of `g` (borrowed; must outlive the generator) for one thread.
 ds_status ds_tgen_open(const ds_gguf *g, const ds_tokenizer *tok, int n_ctx, ds_tgen *out);
 void      ds_tgen_close(ds_tgen *g);
-// Generates after prompt[0..np): greedy when temp <= 0, else sampling at temperature temp.
+// Generates after prompt[0..np) with ds_sampler: greedy when temp <= 0 (rng may be NULL),
+// else drawn from softmax(logits / temp), seeded from *rng.
 // Stops at an end-of-generation token (*ended = true, not stored) or after max_new tokens.
 ds_status ds_tgen_run(ds_tgen *g, const int32_t *prompt, int np, int max_new, float temp,
                       uint64_t *rng, int32_t *out, int *n_out, bool *ended);
