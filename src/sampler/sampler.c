@@ -282,7 +282,7 @@ int32_t ds_sampler_sample_allowed(ds_sampler *s, const float *logits, int32_t n_
         n      = (size_t)s->p.top_k;
         sorted = true;
     }
-    softmax(c, n, 1.0f);
+    if (s->p.top_p < 1.0f || s->p.min_p > 0.0f) softmax(c, n, 1.0f); // the filters' measure
     if (s->p.top_p < 1.0f) n = top_p(c, n, s->p.top_p, &sorted);
     if (s->p.min_p > 0.0f) n = min_p(c, n, s->p.min_p);
     // Sorting the whole vocabulary costs tens of ms: without a filter the draw runs in id
