@@ -25,6 +25,7 @@ static float dot_f32(int64_t n, const void *restrict w, const void *restrict a) 
     __m256       a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t      i = 0;
     for (; i + 32 <= n; i += 32) {
+        x86_prefetch(x + i, 32 * sizeof *x);
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
         a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
@@ -41,6 +42,7 @@ static float dot_f16(int64_t n, const void *restrict w, const void *restrict a) 
     __m256          a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t         i = 0;
     for (; i + 32 <= n; i += 32) {
+        x86_prefetch(x + i, 32 * sizeof *x);
         a0 = _mm256_fmadd_ps(load_f16(x + i), _mm256_loadu_ps(y + i), a0);
         a1 = _mm256_fmadd_ps(load_f16(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
         a2 = _mm256_fmadd_ps(load_f16(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
@@ -57,6 +59,7 @@ static float dot_bf16(int64_t n, const void *restrict w, const void *restrict a)
     __m256          a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t         i = 0;
     for (; i + 32 <= n; i += 32) {
+        x86_prefetch(x + i, 32 * sizeof *x);
         a0 = _mm256_fmadd_ps(load_bf16(x + i), _mm256_loadu_ps(y + i), a0);
         a1 = _mm256_fmadd_ps(load_bf16(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
         a2 = _mm256_fmadd_ps(load_bf16(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);

@@ -38,6 +38,7 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             d16 = x->d, dmin16 = x->dmin, d_scales = x->scales, qs = x->qs;
         }
         __m128i smv = x86_scales_mins_k4(d_scales);
+        x86_prefetch(d_scales - 4, q5 ? sizeof(ds_block_q5_k) : sizeof(ds_block_q4_k));
         // Each min twice: int16 lane g multiplies bsums[g] (16 elements).
         __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
             smv, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
@@ -98,6 +99,7 @@ X86_INLINE void rowdot_q6_k(int64_t n, const void *w, const void *const *a, floa
     }
     const __m256i mask4 = _mm256_set1_epi8(0xF), mask2 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / DS_QK_K; i++) {
+        x86_prefetch(&x[i], sizeof x[i]);
         __m256i sumi[4];
         int32_t offs[4] = {0, 0, 0, 0}; // Σ sc·32·bsum: the -32 of every quant
         for (int t = 0; t < N; t++) {
@@ -150,6 +152,7 @@ X86_INLINE void rowdot_iq4_xs(int64_t n, const void *w, const void *const *a, fl
         _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
     const __m256i values = _mm256_set_m128i(k128, k128), mask4 = _mm256_set1_epi8(0xF);
     for (int64_t i = 0; i < n / DS_QK_K; i++) {
+        x86_prefetch(&x[i], sizeof x[i]);
         __m256i sumi[4];
         for (int t = 0; t < N; t++) sumi[t] = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib++) {

@@ -74,6 +74,7 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
             d16 = x->d, dmin16 = x->dmin, packed = x->scales, qs = x->qs;
         }
         __m128i smv = x86_scales_mins_k4(packed);
+        x86_prefetch(packed - 4, q5 ? sizeof(ds_block_q5_k) : sizeof(ds_block_q4_k));
         __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(smv));
         __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh))
                         : _mm512_setzero_si512();
@@ -136,6 +137,7 @@ X86_INLINE void rowdot_q6_k(int64_t n, const void *w, const void *const *a, floa
     const __m512i mask4 = _mm512_set1_epi8(0xF), mask2 = _mm512_set1_epi8(3);
     for (int64_t i = 0; i < n / DS_QK_K; i++) {
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        x86_prefetch(&x[i], sizeof x[i]);
         __m512i sumi[4];
         for (int t = 0; t < N; t++) {
             // The -32 of every quant: Σ_g sc_g·32·bsum_g, subtracted in lanes up front.
@@ -195,6 +197,7 @@ X86_INLINE void rowdot_iq4_xs(int64_t n, const void *w, const void *const *a, fl
         // scalar results stalls on store forwarding, which cost this kernel 40%.
         uint32_t sl;
         memcpy(&sl, x[i].scales_l, 4);
+        x86_prefetch(&x[i], sizeof x[i]);
         __m256i lo = _mm256_srlv_epi32(_mm256_set1_epi32((int)sl), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
         __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(x[i].scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
         __m256i ls8 = _mm256_sub_epi32(

@@ -20,6 +20,7 @@ X86_INLINE void rowdot_q8_0(int64_t n, const void *w, const void *const *a, floa
         acc[t] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < n / DS_QK8_0; i++) {
+        x86_prefetch(&x[i], sizeof x[i]);
         __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         __m256i ax = _mm256_sign_epi8(qx, qx);
         float   dx = x86_fp16(x[i].d);
@@ -51,6 +52,7 @@ X86_INLINE void rowdot_q4_0(int64_t n, const void *w, const void *const *a, floa
         acc[t] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < n / DS_QK4_0; i++) {
+        x86_prefetch(&x[i], sizeof x[i]);
         __m256i qx = unpack_q4_0(x[i].qs);
         __m256i ax = _mm256_sign_epi8(qx, qx);
         float   dx = x86_fp16(x[i].d);
