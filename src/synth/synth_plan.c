@@ -254,6 +254,8 @@ ds_status ds_synth_plan_make(const char *name, int64_t n_layers, ds_mix mix, ds_
     out->shape = *s;
     out->mix   = mix;
     if (n_layers > 0) out->shape.n_layers = n_layers;
+    // Fewer blocks than the dense lead: all are dense (readers reject a lead past the end).
+    if (out->shape.n_dense_layers > out->shape.n_layers) out->shape.n_dense_layers = out->shape.n_layers;
     const ds_synth_shape *sh = &out->shape;
     if (is_deepseek2(sh) && sh->q_lora_rank > 0 && (sh->n_layers == 26 || sh->n_layers == 27))
         return ds_fail(DS_EINVAL,

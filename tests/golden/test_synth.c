@@ -517,6 +517,7 @@ static void big_shape_plans(void **state) {
     check_plan("deepseek-v2-lite", 0, 3 + 11 + 26 * 15, 15.6e9, 15.8e9);
     check_plan("deepseek-v3", 0, 3 + 3 * 13 + 58 * 18, 670.5e9, 671.5e9);
     check_plan("deepseek-v3", 4, 3 + 3 * 13 + 18, 0, 1e12);
+    check_plan("deepseek-v3", 2, 3 + 2 * 13, 0, 1e12); // fewer blocks than the dense lead
 
     ds_synth_plan p;
     assert_int_equal(ds_synth_plan_make("deepseek-v3", 61, DS_MIX_Q4_K_M, &p), DS_OK);
