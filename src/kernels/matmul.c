@@ -159,7 +159,9 @@ ds_status ds_matmul_run(ds_matmul_ctx *ctx, float *y, const ds_tensor_view *w, i
     DS_ASSERT(w->data && mat >= 0 && mat < w->n_mat && n_tokens >= 1);
     DS_ASSERT(ds_matmul_type_supported(w->type));
     const ds_type_traits *tr = ds_type_traits_get(w->type);
-    DS_ASSERT(w->cols % tr->block_elems == 0);
+    DS_ASSERT(w->cols % tr->block_elems == 0 && w->rows >= 0);
+    DS_ASSERT(w->row_bytes >= ds_type_row_bytes(w->type, w->cols));
+    DS_ASSERT(w->n_mat == 1 || w->mat_bytes >= w->row_bytes * (size_t)w->rows);
     ds_status st = ds_matmul_reserve(ctx, w->cols, n_tokens);
     if (st != DS_OK) return st;
 
