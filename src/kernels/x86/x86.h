@@ -31,7 +31,7 @@ DS_X86_GEMM(ds_gemm_q5_k_avx512);
 DS_X86_GEMM(ds_gemm_q6_k_avx512);
 DS_X86_GEMM(ds_gemm_iq4_xs_avx512);
 
-// AMX-INT8 (batches of 16+ tokens; fewer go to the AVX-512 kernel)
+// AMX-INT8 (batches of 16+ tokens; fewer go to the kernel of the avx512 level)
 DS_X86_GEMM(ds_gemm_q8_0_amx);
 DS_X86_GEMM(ds_gemm_q4_k_amx);
 DS_X86_GEMM(ds_gemm_q5_k_amx);
