@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "ds/cpu.h"
+#include "ds/matmul.h"
 
 static const ds_command commands[] = {
     {"inspect", "show a GGUF file's metadata and tensors", cmd_inspect_usage, cmd_inspect},
@@ -35,6 +37,10 @@ static void print_overview(FILE *out) {
                  "usage: deepseek COMMAND [ARGS...]\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "  %-18s %s\n", "help [COMMAND]", "list the commands, or explain one");
+    char cpu[256];
+    ds_cpu_describe(cpu, sizeof cpu);
+    fprintf(out, "\ncpu: %s\nkernels: %s (DS_KERNELS=ref|avx2|avx512|amx forces a level)\n", cpu,
+            ds_cpu_level_name(ds_matmul_default_level()));
 }
 
 static const ds_command *find(const char *name) {
