@@ -37,11 +37,14 @@ typedef enum ds_mla_form {
 typedef struct ds_model_params {
     int         n_threads; // threads for the matrix products (>= 1)
     ds_mla_form mla_form;
-    // Reproduce llama.cpp's CPU rounding where it differs from exact f32: activations are
-    // rounded to the weight type's activation format before each matrix product (Q8_0, Q8_1,
-    // Q8_K, F16, BF16; nothing for F32 weights), and with an F16 cache, batches of fewer than
-    // 64 tokens attend with f16 queries and an f16 accumulator as its flash attention does.
-    // false: exact f32 throughout (the cache still stores its type).
+    // Compute as llama.cpp's CPU backend (an AVX-512 build) does, operation for operation, so
+    // that results match its outputs to the last digit (src/model/ggml_numerics.c): its f32
+    // summation orders (tinyBLAS for batches, ggml_vec_dot_f32 for single tokens and experts),
+    // its exp approximation in SiLU and softmax, RMS norm and RoPE rounding, activations
+    // rounded to the weight type's activation format before each product (Q8_0, Q8_1, Q8_K,
+    // F16, BF16), and with an F16 cache its flash attention (f16 queries and V accumulator for
+    // batches of fewer than 64 tokens, f32 tiles from 64 on). Slower than the exact path.
+    // false: exact f32 throughout with double accumulators (the cache still stores its type).
     bool ggml_numerics;
 } ds_model_params;
 

@@ -71,11 +71,11 @@ void ds_llama_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, i
     const float *ff = m->rope_freqs.data ? ds_mat_f32(&m->rope_freqs) : NULL;
     float        cs[2 * 512]; // n_rot <= head size; checked at load
     for (int i = 0; i < n; i++) {
-        ds_rope_cache(cs, &hp->rope, p0 + i, ff);
+        ds_model_rope_cache(m, cs, p0 + i, ff);
         for (int h = 0; h < H; h++)
-            ds_rope_apply(q + (size_t)i * qw + (size_t)h * hd, cs, hp->rope.n_rot, hp->rope.neox);
+            ds_model_rope_apply(m, q + (size_t)i * qw + (size_t)h * hd, cs, hp->rope.n_rot);
         for (int g = 0; g < Hkv; g++)
-            ds_rope_apply(k + (size_t)i * kw + (size_t)g * hd, cs, hp->rope.n_rot, hp->rope.neox);
+            ds_model_rope_apply(m, k + (size_t)i * kw + (size_t)g * hd, cs, hp->rope.n_rot);
         ds_kv_cache_store(kv, seq, il, DS_KV_K, p0 + i, k + (size_t)i * kw);
         ds_kv_cache_store(kv, seq, il, DS_KV_V, p0 + i, v + (size_t)i * kw);
     }
@@ -84,14 +84,14 @@ void ds_llama_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, i
     const int T = p0 + n;
     ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, T, sc->cache_k);
     ds_kv_cache_load(kv, seq, il, DS_KV_V, 0, T, sc->cache_v);
-    const bool f16 = ds_attend_f16_numerics(m, kv, n);
+    const ds_attn_mode mode = ds_attend_mode(m, kv, n);
     for (int i = 0; i < n; i++) {
         const int nt = p0 + i + 1; // causal: positions 0..p0+i
         for (int h = 0; h < H; h++) {
             const float *qh = q + (size_t)i * qw + (size_t)h * hd;
             const size_t kvo = (size_t)(h / group) * (size_t)hd;
-            ds_attend(sc->heads + (size_t)i * qw + (size_t)h * hd, qh, hd, sc->cache_k + kvo, kw,
-                      sc->cache_v + kvo, kw, hd, nt, hp->kq_scale, f16, sc->scores);
+            ds_attend(mode, sc->heads + (size_t)i * qw + (size_t)h * hd, qh, hd, sc->cache_k + kvo,
+                      kw, sc->cache_v + kvo, kw, hd, nt, hp->kq_scale, sc->scores);
         }
     }
     ds_matmul(m, sc->o, &L->wo, 0, sc->heads, n);

@@ -31,8 +31,8 @@ static void project(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n
         const int64_t ql = hp->q_lora_rank;
         ds_matmul(m, sc->t1, &L->wq_a, 0, sc->a, n); // [n][q_lora]
         for (int i = 0; i < n; i++)
-            ds_rmsnorm(sc->t1 + (size_t)i * ql, sc->t1 + (size_t)i * ql, ds_mat_f32(&L->q_a_norm),
-                       ql, hp->norm_eps);
+            ds_model_rmsnorm(m, sc->t1 + (size_t)i * ql, sc->t1 + (size_t)i * ql,
+                             ds_mat_f32(&L->q_a_norm), ql);
         ds_matmul(m, sc->q, &L->wq_b, 0, sc->t1, n);
     } else {
         ds_matmul(m, sc->q, &L->wq_full, 0, sc->a, n);
@@ -42,16 +42,16 @@ static void project(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n
     float cs[2 * 512];
     for (int i = 0; i < n; i++) {
         float *u = sc->kv + (size_t)i * (size_t)(C + R);
-        ds_rmsnorm(u, u, ds_mat_f32(&L->kv_a_norm), C, hp->norm_eps);
-        ds_rope_cache(cs, &hp->rope, p0 + i, NULL);
-        ds_rope_apply(u + C, cs, R, false);
+        ds_model_rmsnorm(m, u, u, ds_mat_f32(&L->kv_a_norm), C);
+        ds_model_rope_cache(m, cs, p0 + i, NULL);
+        ds_model_rope_apply(m, u + C, cs, R); // deepseek2: NORM pairs (hp->rope.neox false)
         for (int h = 0; h < H; h++)
-            ds_rope_apply(sc->q + (size_t)i * (size_t)H * Dk + (size_t)h * Dk + Dn, cs, R, false);
+            ds_model_rope_apply(m, sc->q + (size_t)i * (size_t)H * Dk + (size_t)h * Dk + Dn, cs, R);
         ds_kv_cache_store(kv, seq, il, DS_KV_K, p0 + i, u);
     }
 }
 
-static void attend_absorbed(ds_model *m, int il, int p0, int n, bool f16) {
+static void attend_absorbed(ds_model *m, int il, int p0, int n, ds_attn_mode mode) {
     const ds_hparams *hp = &m->hp;
     const ds_layer   *L = &m->layers[il];
     ds_scratch       *sc = &m->sc;
@@ -65,7 +65,8 @@ static void attend_absorbed(ds_model *m, int il, int p0, int n, bool f16) {
             memcpy(sc->t1 + (size_t)i * Dn, sc->q + (size_t)i * H * Dk + (size_t)h * Dk,
                    (size_t)Dn * sizeof(float));
         if (L->uk_transposed) {
-            ds_matmul(m, sc->t2, &L->w_uk, h, sc->t1, n); // k_b_h: C rows of Dn
+            // k_b_h: C rows of Dn; llama.cpp multiplies the permuted (strided) q_nope by it
+            ds_matmul_rows(m, sc->t2, &L->w_uk, h, sc->t1, n);
         } else {
             for (int i = 0; i < n; i++) // W_UK_h: Dn rows of C, used transposed
                 ds_matmul_t(m, sc->t2 + (size_t)i * C, &L->w_uk, h, sc->t1 + (size_t)i * Dn);
@@ -76,18 +77,19 @@ static void attend_absorbed(ds_model *m, int il, int p0, int n, bool f16) {
             memcpy(sc->qp, sc->t2 + (size_t)i * C, (size_t)C * sizeof(float));
             memcpy(sc->qp + C, sc->q + (size_t)i * H * Dk + (size_t)h * Dk + Dn,
                    (size_t)R * sizeof(float));
-            ds_attend(sc->t1 + (size_t)i * C, sc->qp, C + R, sc->cache_k, row, sc->cache_k, row,
-                      C, p0 + i + 1, hp->kq_scale, f16, sc->scores);
+            ds_attend(mode, sc->t1 + (size_t)i * C, sc->qp, C + R, sc->cache_k, row, sc->cache_k,
+                      row, C, p0 + i + 1, hp->kq_scale, sc->scores);
         }
-        // o_h = W_UV_h o_lat -> [n][Dv], into head h's slot of heads [n][H*Dv]
-        ds_matmul(m, sc->t2, &L->w_uv, h, sc->t1, n);
+        // o_h = W_UV_h o_lat -> [n][Dv], into head h's slot of heads [n][H*Dv] (llama.cpp:
+        // v_mla times the permuted flash-attention output, again a strided product)
+        ds_matmul_rows(m, sc->t2, &L->w_uv, h, sc->t1, n);
         for (int i = 0; i < n; i++)
             memcpy(sc->heads + (size_t)i * H * Dv + (size_t)h * Dv, sc->t2 + (size_t)i * Dv,
                    (size_t)Dv * sizeof(float));
     }
 }
 
-static void attend_decompressed(ds_model *m, int il, int p0, int n, bool f16) {
+static void attend_decompressed(ds_model *m, int il, int p0, int n, ds_attn_mode mode) {
     const ds_hparams *hp = &m->hp;
     const ds_layer   *L = &m->layers[il];
     ds_scratch       *sc = &m->sc;
@@ -122,9 +124,9 @@ static void attend_decompressed(ds_model *m, int il, int p0, int n, bool f16) {
                    (size_t)R * sizeof(float));
         }
         for (int i = 0; i < n; i++)
-            ds_attend(sc->heads + (size_t)i * H * Dv + (size_t)h * Dv,
+            ds_attend(mode, sc->heads + (size_t)i * H * Dv + (size_t)h * Dv,
                       sc->q + (size_t)i * H * Dk + (size_t)h * Dk, Dk, kfull, (size_t)Dk,
-                      v + (size_t)h * T * Dv, (size_t)Dv, Dv, p0 + i + 1, hp->kq_scale, f16,
+                      v + (size_t)h * T * Dv, (size_t)Dv, Dv, p0 + i + 1, hp->kq_scale,
                       sc->scores);
     }
 }
@@ -133,8 +135,8 @@ void ds_mla_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int
     project(m, il, kv, seq, p0, n);
     // Attention reads the cache as stored (rounded to its type), the batch's rows included.
     ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, p0 + n, m->sc.cache_k);
-    const bool f16 = ds_attend_f16_numerics(m, kv, n);
-    if (m->params.mla_form == DS_MLA_DECOMPRESSED) attend_decompressed(m, il, p0, n, f16);
-    else attend_absorbed(m, il, p0, n, f16);
+    const ds_attn_mode mode = ds_attend_mode(m, kv, n);
+    if (m->params.mla_form == DS_MLA_DECOMPRESSED) attend_decompressed(m, il, p0, n, mode);
+    else attend_absorbed(m, il, p0, n, mode);
     ds_matmul(m, m->sc.o, &m->layers[il].wo, 0, m->sc.heads, n);
 }

@@ -202,7 +202,9 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
     const size_t d = (size_t)hp->dim, K = (size_t)hp->n_activated_experts;
     // Sizes in floats (ints are the same size), each part rounded up to 16 floats.
     size_t sizes[] = {n * d, n * d, n * d, n * s.q, n * s.kv, n * s.heads, n * s.t, n * s.t,
-                      T * s.cache_k, T * s.cache_v, 2 * T + 2 * s.cache_k, s.cache_k, n * s.route, n * K, n, n, n * d, n * d,
+                      T * s.cache_k, T * s.cache_v, 2 * T + 2 * s.cache_k + 64, s.cache_k,
+                      n * s.route, n * K, n, n, n * d, n * d,
+                      m->params.ggml_numerics ? n * K * d : 0,
                       (size_t)m->params.n_threads * (size_t)m->max_cols,
                       (size_t)DS_ACT_CHUNK * (size_t)m->max_cols, (size_t)m->max_cols};
     enum { N_PARTS = sizeof sizes / sizeof sizes[0] };
@@ -218,7 +220,7 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
     float **parts[N_PARTS] = {&sc->x, &sc->a, &sc->o, &sc->q, &sc->kv, &sc->heads, &sc->t1,
                               &sc->t2, &sc->cache_k, &sc->cache_v, &sc->scores, &sc->qp, &sc->route,
                               (float **)&sc->sel, (float **)&sc->tok, &sc->tw, &sc->xs, &sc->ys,
-                              &sc->rowbuf, &sc->xq, (float **)&sc->qbuf};
+                              &sc->eo, &sc->rowbuf, &sc->xq, (float **)&sc->qbuf};
     float *p = blk;
     for (int i = 0; i < N_PARTS; i++) {
         *parts[i] = p;
@@ -236,9 +238,10 @@ static void add_rows(float *x, const float *o, size_t count) {
     for (size_t i = 0; i < count; i++) x[i] += o[i];
 }
 
-static void norm_rows(float *out, const float *x, const ds_mat *w, int n, int d, float eps) {
+static void norm_rows(const ds_model *m, float *out, const float *x, const ds_mat *w, int n) {
+    const int d = m->hp.dim;
     for (int i = 0; i < n; i++)
-        ds_rmsnorm(out + (size_t)i * d, x + (size_t)i * d, ds_mat_f32(w), d, eps);
+        ds_model_rmsnorm(m, out + (size_t)i * d, x + (size_t)i * d, ds_mat_f32(w), d);
 }
 
 ds_status ds_model_forward(ds_model *m, ds_kv_cache *kv, int seq, const int32_t *tokens,
@@ -262,22 +265,27 @@ ds_status ds_model_forward(ds_model *m, ds_kv_cache *kv, int seq, const int32_t 
     ds_scratch *sc = &m->sc;
 
     for (int i = 0; i < n; i++) ds_mat_row(&m->tok_embd, 0, tokens[i], sc->x + (size_t)i * d);
+    const int first = all_logits ? 0 : n - 1, n_out = n - first;
     for (int il = 0; il < m->n_trunk; il++) {
         const ds_layer *L = &m->layers[il];
-        norm_rows(sc->a, sc->x, &L->attn_norm, n, d, hp->norm_eps);
+        norm_rows(m, sc->a, sc->x, &L->attn_norm, n);
         if (hp->arch == DS_ARCH_DEEPSEEK2) ds_mla_attention(m, il, kv, seq, p0, n);
         else ds_llama_attention(m, il, kv, seq, p0, n);
         add_rows(sc->x, sc->o, (size_t)n * d);
-        norm_rows(sc->a, sc->x, &L->ffn_norm, n, d, hp->norm_eps);
-        if (L->moe) ds_moe(m, il, n);
-        else ds_ffn(m, sc->o, sc->a, &L->ffn_gate, &L->ffn_up, &L->ffn_down, 0, n);
-        add_rows(sc->x, sc->o, (size_t)n * d);
+        // The last block's FFN runs only on the rows whose logits are wanted, as llama.cpp's
+        // graph does (inp_out_ids): less work, and its matrix products then see the same
+        // number of rows as the reference's (which decides their summation order there).
+        const int f0 = il == m->n_trunk - 1 ? first : 0, nf = n - f0;
+        float    *xf = sc->x + (size_t)f0 * d;
+        norm_rows(m, sc->a, xf, &L->ffn_norm, nf);
+        if (L->moe) ds_moe(m, il, nf);
+        else ds_ffn(m, sc->o, sc->a, &L->ffn_gate, &L->ffn_up, &L->ffn_down, 0, nf, false);
+        add_rows(xf, sc->o, (size_t)nf * d);
     }
     st = ds_kv_cache_seq_set_len(kv, seq, p0 + n);
     DS_ASSERT(st == DS_OK);
 
-    const int first = all_logits ? 0 : n - 1, n_out = n - first;
-    norm_rows(sc->a, sc->x + (size_t)first * d, &m->output_norm, n_out, d, hp->norm_eps);
+    norm_rows(m, sc->a, sc->x + (size_t)first * d, &m->output_norm, n_out);
     ds_matmul(m, logits, &m->output, 0, sc->a, n_out);
     if (m->output_bias.data)
         for (int i = 0; i < n_out; i++)

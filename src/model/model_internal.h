@@ -82,6 +82,7 @@ typedef struct ds_scratch {
     int   *tok;          // [n]: tokens routed to one expert
     float *tw;           // [n]: their routing weights
     float *xs, *ys;      // [n][d]: tokens gathered for one expert, their outputs
+    float *eo;           // [n][K][d]: weighted expert outputs per routing slot (ggml_numerics)
     float *rowbuf;       // [n_threads][max_cols]: dequantized weight rows
     float *xq;           // [DS_ACT_CHUNK][max_cols]: activations rounded as llama.cpp does
     void  *qbuf;         // [max_cols] floats' worth: one quantized activation row
@@ -129,9 +130,10 @@ ds_status ds_deepseek2_bind_layer(ds_model *m, int il); // deepseek2.c
 void ds_llama_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n);
 void ds_mla_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n);
 // SwiGLU FFN with matrix `mat` of gate/up/down: out[n][d] = down(silu(gate in) * up in).
-// Uses sc->t1, sc->t2; `in` and `out` must not be those (moe.c).
+// Uses sc->t1, sc->t2; `in` and `out` must not be those (moe.c). expert: a routed expert
+// (its products go through ds_matmul_rows).
 void ds_ffn(ds_model *m, float *out, const float *in, const ds_mat *gate, const ds_mat *up,
-            const ds_mat *down, int64_t mat, int n);
+            const ds_mat *down, int64_t mat, int n, bool expert);
 // The MoE FFN of layer il: reads sc->a, writes sc->o (routed experts + shared experts).
 void ds_moe(ds_model *m, int il, int n);
 // Routing of one token (§4.5): from the router logits {E} and the optional selection bias,
@@ -157,8 +159,13 @@ enum { DS_ACT_CHUNK = 64 }; // tokens whose activations are rounded at once
 ds_type ds_activation_type(ds_type weight);
 
 // y[t][r] = sum_c W_mat[r][c] * x[t][c] for t < n, all rows of matrix `mat`.
-// x: [n][cols], y: [n][rows]. Uses m's threads and row buffers.
+// x: [n][cols], y: [n][rows]. Uses m's threads and row buffers. With ggml_numerics, computed as
+// llama.cpp's ggml_mul_mat does for contiguous activations (ggml_numerics.c).
 void ds_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x, int64_t n);
+// The same product where llama.cpp takes its per-row path whatever the batch: expert weights
+// (ggml_mul_mat_id) and strided activations (MLA's per-head k_b / v_b products).
+void ds_matmul_rows(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
+                    int64_t n);
 // y[c] = sum_r W_mat[r][c] * x[r]: the transposed product (x: [rows], y: [cols]).
 void ds_matmul_t(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x);
 // Dequantizes row r of matrix `mat` into dst (cols floats).
@@ -170,19 +177,48 @@ void  ds_rmsnorm(float *out, const float *x, const float *w, int64_t n, float ep
 void  ds_softmax(float *x, int64_t n);
 float ds_silu(float z);
 float ds_dot(const float *a, const float *b, int64_t n);
+// RMS norm as the model's params ask: ds_rmsnorm, or ds_ggml_rmsnorm with ggml_numerics.
+void ds_model_rmsnorm(const ds_model *m, float *out, const float *x, const float *w, int64_t n);
+
+// How attention arithmetic is done: exact f32, or as one of llama.cpp's two CPU flash
+// attention paths over an F16 cache (ggml_numerics.c).
+typedef enum ds_attn_mode {
+    DS_ATTN_EXACT,          // two-pass softmax in f32, double accumulators
+    DS_ATTN_GGML_ONE_CHUNK, // f16 q and f16 V accumulator (batches of < 64 queries)
+    DS_ATTN_GGML_TILED,     // f32 tiles of 64 keys (batches of >= 64 queries)
+} ds_attn_mode;
 
 // out[dv] = sum_t softmax_t(scale * q . k_t) v_t over nt rows (k_t = k + t*k_stride, v_t
-// likewise). f16: compute it as ggml's CPU flash attention does over an F16 cache (q rounded
-// to f16, online softmax, V accumulator rounded to f16 at each step), the reference's
-// numerics; else exactly in f32. work: max(nt, dk + dv) floats.
-void ds_attend(float *out, const float *q, int dk, const float *k, size_t k_stride,
-               const float *v, size_t v_stride, int dv, int nt, float scale, bool f16,
+// likewise), computed as `mode` says. work: max(nt, dk + dv, dv + 64) floats.
+void ds_attend(ds_attn_mode mode, float *out, const float *q, int dk, const float *k,
+               size_t k_stride, const float *v, size_t v_stride, int dv, int nt, float scale,
                float *work);
 
-// Whether a batch of n queries over this cache gets llama.cpp's f16 attention numerics
-// (params.ggml_numerics): with an F16 cache its CPU flash attention keeps the V accumulator in
-// f16 for batches of fewer than 64 queries and computes in f32 (tiled) from 64 on.
-bool ds_attend_f16_numerics(const ds_model *m, const ds_kv_cache *kv, int n);
+// The mode for a batch of n queries over this cache: llama.cpp's (by batch size) when
+// params.ggml_numerics and the cache is F16, as the reference ran; else exact.
+ds_attn_mode ds_attend_mode(const ds_model *m, const ds_kv_cache *kv, int n);
+
+// ---- llama.cpp's CPU arithmetic (ggml_numerics.c) ----
+
+typedef enum ds_ggml_dot_kind {
+    DS_GGML_DOT_GEMM, // llamafile_sgemm (tinyBLAS): batches of >= 2 tokens
+    DS_GGML_DOT_VEC,  // ggml_vec_dot_f32: one token, expert products, strided inputs
+} ds_ggml_dot_kind;
+
+// One f32 dot product summed in the order of ggml's kernel of that kind.
+float ds_ggml_dot(ds_ggml_dot_kind kind, const float *x, const float *y, int64_t n);
+// Whether ggml_mul_mat takes the tinyBLAS path for a weight of rows x cols and n tokens.
+bool  ds_ggml_gemm_applies(int64_t rows, int64_t cols, int64_t n_tokens);
+void  ds_ggml_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+float ds_ggml_silu(float x);
+void  ds_ggml_attend(ds_attn_mode mode, float *out, const float *q, int dk, const float *k,
+                     size_t k_stride, const float *v, size_t v_stride, int dv, int nt,
+                     float scale, float *work);
+// llama.cpp's flash attention path for a batch of n queries (one chunk below 64, tiled above).
+ds_attn_mode ds_ggml_attn_mode(int n_queries);
+// ds_rope_cache / ds_rope_apply with ggml's multiply-adds fused as its build fuses them.
+void ds_ggml_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors);
+void ds_ggml_rope_apply(float *x, const float *cs, int n_rot, bool neox);
 
 // ---- RoPE (rope.c) ----
 
@@ -191,3 +227,6 @@ bool ds_attend_f16_numerics(const ds_model *m, const ds_kv_cache *kv, int n);
 void ds_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors);
 // Rotates the first n_rot values of x in place (NORM pairs (2i, 2i+1) or NEOX (i, i+n_rot/2)).
 void ds_rope_apply(float *x, const float *cs, int n_rot, bool neox);
+// The pair as the model's params ask (ds_rope_* or, with ggml_numerics, ds_ggml_rope_*).
+void ds_model_rope_cache(const ds_model *m, float *cs, int32_t pos, const float *freq_factors);
+void ds_model_rope_apply(const ds_model *m, float *x, const float *cs, int n_rot);

@@ -18,13 +18,17 @@
 #include "model_internal.h"
 
 void ds_ffn(ds_model *m, float *out, const float *in, const ds_mat *gate, const ds_mat *up,
-            const ds_mat *down, int64_t mat, int n) {
+            const ds_mat *down, int64_t mat, int n, bool expert) {
     ds_scratch   *sc = &m->sc;
     const int64_t F = gate->rows;
-    ds_matmul(m, sc->t1, gate, mat, in, n); // [n][F]
-    ds_matmul(m, sc->t2, up, mat, in, n);   // [n][F]
-    for (int64_t i = 0; i < (int64_t)n * F; i++) sc->t1[i] = ds_silu(sc->t1[i]) * sc->t2[i];
-    ds_matmul(m, out, down, mat, sc->t1, n); // [n][d]
+    // llama.cpp multiplies routed experts through ggml_mul_mat_id (its per-row path)
+    void (*mm)(ds_model *, float *, const ds_mat *, int64_t, const float *, int64_t) =
+        expert ? ds_matmul_rows : ds_matmul;
+    float (*silu)(float) = m->params.ggml_numerics ? ds_ggml_silu : ds_silu;
+    mm(m, sc->t1, gate, mat, in, n); // [n][F]
+    mm(m, sc->t2, up, mat, in, n);   // [n][F]
+    for (int64_t i = 0; i < (int64_t)n * F; i++) sc->t1[i] = silu(sc->t1[i]) * sc->t2[i];
+    mm(m, out, down, mat, sc->t1, n); // [n][d]
 }
 
 // Index of the largest of v[0..n) that is not taken; ties go to the lower index.
@@ -43,6 +47,7 @@ void ds_moe_route(const ds_hparams *hp, const float *logits, const float *bias, 
     bool      taken[DS_HPARAMS_MAX_EXPERTS];
 
     memcpy(probs, logits, (size_t)E * sizeof *probs);
+    double sum = 0; // as ggml_sum_rows: a double sum rounded once
     if (hp->score_func == DS_SCORE_SIGMOID)
         for (int e = 0; e < E; e++) probs[e] = 1.0f / (1.0f + expf(-probs[e]));
     else
@@ -69,7 +74,6 @@ void ds_moe_route(const ds_hparams *hp, const float *logits, const float *bias, 
     }
 
     memset(taken, 0, (size_t)E * sizeof *taken);
-    float sum = 0;
     for (int k = 0; k < K; k++) {
         int e = argmax_free(sel, taken, E);
         taken[e] = true;
@@ -78,7 +82,7 @@ void ds_moe_route(const ds_hparams *hp, const float *logits, const float *bias, 
         sum += w[k];
     }
     if (hp->norm_topk_prob) {
-        float div = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
+        float div = (float)sum > 6.103515625e-5f ? (float)sum : 6.103515625e-5f;
         for (int k = 0; k < K; k++) w[k] /= div;
     }
     if (hp->route_scale != 1.0f)
@@ -100,28 +104,47 @@ void ds_moe(ds_model *m, int il, int n) {
         ds_moe_route(hp, logits + (size_t)i * E, bias, sc->sel + (size_t)i * K,
                      wts + (size_t)i * K, work);
 
+    // Weighted expert outputs: summed straight into o in expert order (exact), or kept per
+    // routing slot in sc->eo and summed in routing order, as llama.cpp's chain of ggml_add over
+    // the selected experts does (ggml_numerics; the order changes the f32 rounding).
+    const bool in_order = m->params.ggml_numerics;
     memset(sc->o, 0, (size_t)n * d * sizeof *sc->o);
     for (int e = 0; e < E; e++) {
-        // gather the tokens routed to expert e (a token picks an expert at most once)
+        // gather the tokens routed to expert e (a token picks an expert at most once);
+        // tok[j] = i * K + k: token i, routing slot k
         int cnt = 0;
         for (int i = 0; i < n; i++)
             for (int k = 0; k < K; k++)
                 if (sc->sel[(size_t)i * K + k] == e) {
-                    sc->tok[cnt] = i;
+                    sc->tok[cnt] = i * K + k;
                     sc->tw[cnt++] = wts[(size_t)i * K + k];
                 }
         if (!cnt) continue;
         for (int j = 0; j < cnt; j++)
-            memcpy(sc->xs + (size_t)j * d, sc->a + (size_t)sc->tok[j] * d, (size_t)d * sizeof(float));
-        ds_ffn(m, sc->ys, sc->xs, &L->gate_exps, &L->up_exps, &L->down_exps, e, cnt);
+            memcpy(sc->xs + (size_t)j * d, sc->a + (size_t)(sc->tok[j] / K) * d,
+                   (size_t)d * sizeof(float));
+        ds_ffn(m, sc->ys, sc->xs, &L->gate_exps, &L->up_exps, &L->down_exps, e, cnt, true);
         for (int j = 0; j < cnt; j++) {
-            float       *o = sc->o + (size_t)sc->tok[j] * d;
+            float       *o = in_order ? sc->eo + (size_t)sc->tok[j] * d
+                                      : sc->o + (size_t)(sc->tok[j] / K) * d;
             const float *y = sc->ys + (size_t)j * d;
-            for (int c = 0; c < d; c++) o[c] += sc->tw[j] * y[c];
+            if (in_order)
+                for (int c = 0; c < d; c++) o[c] = y[c] * sc->tw[j];
+            else
+                for (int c = 0; c < d; c++) o[c] += sc->tw[j] * y[c];
         }
     }
+    if (in_order)
+        for (int i = 0; i < n; i++) {
+            float *o = sc->o + (size_t)i * d;
+            memcpy(o, sc->eo + (size_t)i * K * d, (size_t)d * sizeof *o);
+            for (int k = 1; k < K; k++) {
+                const float *y = sc->eo + ((size_t)i * K + (size_t)k) * d;
+                for (int c = 0; c < d; c++) o[c] += y[c];
+            }
+        }
     if (L->gate_shexp.data) {
-        ds_ffn(m, sc->ys, sc->a, &L->gate_shexp, &L->up_shexp, &L->down_shexp, 0, n);
+        ds_ffn(m, sc->ys, sc->a, &L->gate_shexp, &L->up_shexp, &L->down_shexp, 0, n, false);
         for (size_t i = 0; i < (size_t)n * d; i++) sc->o[i] += sc->ys[i];
     }
 }

@@ -4,6 +4,8 @@
 // Plain C, f32 values with double accumulators in the reductions. Matrix products split
 // their rows over m->params.n_threads threads (ith/nth partition); each thread dequantizes
 // into its own row buffer. The fast kernels (another module) are tested against these.
+// With params.ggml_numerics the same entry points compute as llama.cpp's CPU backend does
+// (activation rounding here, the f32 summation orders and attention in ggml_numerics.c).
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -34,12 +36,14 @@ float ds_dot(const float *a, const float *b, int64_t n) {
 // ---- matmul, split by rows over threads ----
 
 typedef struct matmul_task {
-    const ds_mat *w;
-    int64_t       mat, n;
-    const float  *x;
-    float        *y;
-    float        *rowbuf; // [nth][cols]
-    int           ith, nth;
+    const ds_mat    *w;
+    int64_t          mat, n;
+    bool             ggml; // F32 weights under ggml_numerics: sum in the order of ggml's...
+    ds_ggml_dot_kind kind; // ...kernel of this kind
+    const float     *x;
+    float           *y;
+    float           *rowbuf; // [nth][cols]
+    int              ith, nth;
 } matmul_task;
 
 static void matmul_rows(const matmul_task *t) {
@@ -49,9 +53,11 @@ static void matmul_rows(const matmul_task *t) {
     float        *buf = t->rowbuf + (size_t)t->ith * (size_t)w->cols;
     for (int64_t r = r0; r < r1; r++) {
         const float *row = row_f32(w, t->mat, r, buf);
-        for (int64_t i = 0; i < t->n; i++)
+        for (int64_t i = 0; i < t->n; i++) {
+            const float *xi = t->x + (size_t)i * (size_t)w->cols;
             t->y[(size_t)i * (size_t)w->rows + (size_t)r] =
-                ds_dot(row, t->x + (size_t)i * (size_t)w->cols, w->cols);
+                t->ggml ? ds_ggml_dot(t->kind, row, xi, w->cols) : ds_dot(row, xi, w->cols);
+        }
     }
 }
 
@@ -63,7 +69,10 @@ static void *matmul_thread(void *arg) {
 enum { MAX_THREADS = 256, MIN_WORK_PER_THREAD = 1 << 16 }; // multiply-adds
 
 static void matmul_threads(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
-                           int64_t n) {
+                           int64_t n, bool per_row) {
+    const bool ggml = m->params.ggml_numerics && w->type == DS_TYPE_F32;
+    const ds_ggml_dot_kind kind =
+        !per_row && ds_ggml_gemm_applies(w->rows, w->cols, n) ? DS_GGML_DOT_GEMM : DS_GGML_DOT_VEC;
     int     nth = m->params.n_threads;
     int64_t work = w->rows * w->cols * n;
     if (nth > MAX_THREADS) nth = MAX_THREADS;
@@ -73,8 +82,8 @@ static void matmul_threads(ds_model *m, float *y, const ds_mat *w, int64_t mat, 
     matmul_task tasks[MAX_THREADS];
     pthread_t   tid[MAX_THREADS];
     for (int i = 0; i < nth; i++)
-        tasks[i] = (matmul_task){.w = w, .mat = mat, .n = n, .x = x, .y = y,
-                                 .rowbuf = m->sc.rowbuf, .ith = i, .nth = nth};
+        tasks[i] = (matmul_task){.w = w, .mat = mat, .n = n, .ggml = ggml, .kind = kind, .x = x,
+                                 .y = y, .rowbuf = m->sc.rowbuf, .ith = i, .nth = nth};
     int started = 1; // task 0 runs on this thread; a failed pthread_create runs inline
     for (int i = 1; i < nth; i++, started++)
         if (pthread_create(&tid[i], NULL, matmul_thread, &tasks[i]) != 0) break;
@@ -95,12 +104,13 @@ ds_type ds_activation_type(ds_type weight) {
     }
 }
 
-void ds_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x, int64_t n) {
+static void matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
+                   int64_t n, bool per_row) {
     DS_ASSERT(w->data && mat >= 0 && mat < w->n_mat);
     const ds_type act = ds_activation_type(w->type);
     const ds_type_traits *at = ds_type_traits_get(act);
     if (!m->params.ggml_numerics || act == DS_TYPE_F32 || !at || !at->from_float) {
-        matmul_threads(m, y, w, mat, x, n);
+        matmul_threads(m, y, w, mat, x, n, per_row);
         return;
     }
     // llama.cpp converts activations to the weight type's vec_dot_type (Q8_0, Q8_1, Q8_K, F16,
@@ -114,8 +124,17 @@ void ds_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float 
             at->from_float(xi, m->sc.qbuf, w->cols);
             at->to_float(m->sc.qbuf, xo, w->cols);
         }
-        matmul_threads(m, y + (size_t)t0 * (size_t)w->rows, w, mat, m->sc.xq, nt);
+        matmul_threads(m, y + (size_t)t0 * (size_t)w->rows, w, mat, m->sc.xq, nt, per_row);
     }
+}
+
+void ds_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x, int64_t n) {
+    matmul(m, y, w, mat, x, n, false);
+}
+
+void ds_matmul_rows(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
+                    int64_t n) {
+    matmul(m, y, w, mat, x, n, true);
 }
 
 void ds_matmul_t(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x) {
@@ -159,48 +178,33 @@ void ds_softmax(float *x, int64_t n) {
 
 float ds_silu(float z) { return z / (1.0f + expf(-z)); }
 
-// ---- attention of one query over cached rows ----
-
-void ds_attend(float *out, const float *q, int dk, const float *k, size_t k_stride,
-               const float *v, size_t v_stride, int dv, int nt, float scale, bool f16,
-               float *work) {
-    if (!f16) {
-        // exact: two-pass softmax in f32, weighted sum with double accumulators
-        float *s = work;
-        for (int t = 0; t < nt; t++) s[t] = scale * ds_dot(q, k + (size_t)t * k_stride, dk);
-        ds_softmax(s, nt);
-        for (int j = 0; j < dv; j++) {
-            double acc = 0;
-            for (int t = 0; t < nt; t++) acc += (double)s[t] * v[(size_t)t * v_stride + (size_t)j];
-            out[j] = (float)acc;
-        }
-        return;
-    }
-    // ggml's CPU flash attention over an F16 cache (ggml_compute_forward_flash_attn_ext_f16):
-    // q is rounded to f16, the softmax runs online, and the V accumulator is kept in f16,
-    // rounded after every step. Reproducing it keeps results within the reference's noise.
-    float *qh = work, *acc = work + dk;
-    for (int j = 0; j < dk; j++) qh[j] = ds_fp16_to_fp32(ds_fp32_to_fp16(q[j]));
-    for (int j = 0; j < dv; j++) acc[j] = 0;
-    float M = -INFINITY, S = 0;
-    for (int t = 0; t < nt; t++) {
-        float s = ds_dot(qh, k + (size_t)t * k_stride, dk) * scale;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-            float old = M;
-            M = s;
-            ms = expf(old - M);
-            for (int j = 0; j < dv; j++) acc[j] = ds_fp16_to_fp32(ds_fp32_to_fp16(acc[j] * ms));
-        } else {
-            vs = expf(s - M);
-        }
-        const float *vt = v + (size_t)t * v_stride;
-        for (int j = 0; j < dv; j++) acc[j] = ds_fp16_to_fp32(ds_fp32_to_fp16(fmaf(vt[j], vs, acc[j])));
-        S = S * ms + vs;
-    }
-    for (int j = 0; j < dv; j++) out[j] = acc[j] / S;
+void ds_model_rmsnorm(const ds_model *m, float *out, const float *x, const float *w, int64_t n) {
+    if (m->params.ggml_numerics) ds_ggml_rmsnorm(out, x, w, n, m->hp.norm_eps);
+    else ds_rmsnorm(out, x, w, n, m->hp.norm_eps);
 }
 
-bool ds_attend_f16_numerics(const ds_model *m, const ds_kv_cache *kv, int n) {
-    return m->params.ggml_numerics && ds_kv_cache_params(kv)->type == DS_TYPE_F16 && n < 64;
+// ---- attention of one query over cached rows ----
+
+void ds_attend(ds_attn_mode mode, float *out, const float *q, int dk, const float *k,
+               size_t k_stride, const float *v, size_t v_stride, int dv, int nt, float scale,
+               float *work) {
+    if (mode != DS_ATTN_EXACT) {
+        ds_ggml_attend(mode, out, q, dk, k, k_stride, v, v_stride, dv, nt, scale, work);
+        return;
+    }
+    // exact: two-pass softmax in f32, weighted sum with double accumulators
+    float *s = work;
+    for (int t = 0; t < nt; t++) s[t] = scale * ds_dot(q, k + (size_t)t * k_stride, dk);
+    ds_softmax(s, nt);
+    for (int j = 0; j < dv; j++) {
+        double acc = 0;
+        for (int t = 0; t < nt; t++) acc += (double)s[t] * v[(size_t)t * v_stride + (size_t)j];
+        out[j] = (float)acc;
+    }
+}
+
+ds_attn_mode ds_attend_mode(const ds_model *m, const ds_kv_cache *kv, int n) {
+    if (!m->params.ggml_numerics || ds_kv_cache_params(kv)->type != DS_TYPE_F16)
+        return DS_ATTN_EXACT;
+    return ds_ggml_attn_mode(n);
 }

@@ -44,3 +44,13 @@ void ds_rope_apply(float *x, const float *cs, int n_rot, bool neox) {
         *b = x0 * s + x1 * c;
     }
 }
+
+void ds_model_rope_cache(const ds_model *m, float *cs, int32_t pos, const float *freq_factors) {
+    if (m->params.ggml_numerics) ds_ggml_rope_cache(cs, &m->hp.rope, pos, freq_factors);
+    else ds_rope_cache(cs, &m->hp.rope, pos, freq_factors);
+}
+
+void ds_model_rope_apply(const ds_model *m, float *x, const float *cs, int n_rot) {
+    if (m->params.ggml_numerics) ds_ggml_rope_apply(x, cs, n_rot, m->hp.rope.neox);
+    else ds_rope_apply(x, cs, n_rot, m->hp.rope.neox);
+}

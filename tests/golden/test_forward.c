@@ -3,19 +3,21 @@
 //
 // For each prompt: evaluate prompt_ids in one batch, then take the arg-max token 32 times,
 // one token at a time. F32 models: every greedy token equals the reference's and every
-// reference top-5 log-probability is matched within LOGPROB_TOL (looked up by token id, so
-// ties in the order do not matter); perplexity within 0.1%. Quantized models (the reference
-// quantized activations to 8 bits in its dot products): the first step's top-1 token equals
-// the reference's, perplexity within 3%.
+// reference top-5 log-probability is matched within the model's tolerance (looked up by token
+// id, so ties in the order do not matter). Quantized models (the reference quantized
+// activations to 8 bits in its dot products): the first step's top-1 token equals the
+// reference's. Perplexity is checked by test_perplexity.c.
 //
-// Why LOGPROB_TOL is 2.5e-2 and not the issue's 1e-3: the greedy steps are checked with an
-// exact f32 computation (F32 cache, f32 attention), while the reference ran llama.cpp with an
-// F16 cache, whose CPU flash attention rounds q to f16 and keeps its V accumulator in f16
-// for batches under 64 tokens. That rounding moves the reference's log-probabilities by up to
-// ~2e-2 (measured: qwen2 1.9e-2, dsv3 1.1e-2, dsv2lite 6.9e-3, llama 5.6e-3). Reproducing it
-// (ggml_numerics with an F16 cache) brings most steps within 1-4e-3 but flips one near-tied
-// MoE route of tiny-dsv3 (router margin 1.3e-3), so the exact path is the one checked here.
-// The perplexity batches (128 tokens) take llama.cpp's f32 path and agree within 1e-4.
+// The F32 models run as the reference ran: an F16 cache and the default params, whose
+// ggml_numerics mode computes as llama.cpp's AVX-512 CPU backend does (model/ggml_numerics.c).
+// Its flash attention keeps an f16 accumulator for batches under 64 tokens, which amplifies
+// any difference in its inputs, so the 1e-3 of the issue is only reachable by reproducing
+// ggml's arithmetic; with it, qwen2, llama and V3 match to the last digit the reference file
+// prints (|dlogprob| <= 5e-6). The old-layout V2-Lite file is the exception: llama.cpp runs
+// it without MLA and caches per-head K/V in f16, while this program caches the latent, so its
+// tolerance is wider (DSV2LITE_TOL). The exact f32 path (ggml_numerics off, F32 cache) is
+// checked too, against the reference's greedy tokens and within EXACT_TOL: the f16 rounding
+// it does not reproduce moves the reference's log-probabilities by up to ~2e-2.
 #include "test.h"
 
 #include <jansson.h>
@@ -24,19 +26,22 @@
 #include "ds/gguf.h"
 #include "ds/kv.h"
 #include "ds/model.h"
-#include "ds/tokenizer.h"
 
-#define LOGPROB_TOL 2.5e-2
+#define LOGPROB_TOL   1e-3   // the issue's criterion
+#define DSV2LITE_TOL  1.5e-2 // see the top of this file
+#define EXACT_TOL     2.5e-2 // the exact f32 path against the f16-rounded reference
 
 typedef struct model_case {
     const char *name;
     bool        exact; // F32: full check; quantized: first top-1 + perplexity
+    double      tol;   // F32: log-probability tolerance with ggml_numerics
 } model_case;
 
 static const model_case models[] = {
-    {"tiny-qwen2-f32", true},     {"tiny-llama-f32", true},     {"tiny-dsv2lite-f32", true},
-    {"tiny-dsv3-f32", true},      {"tiny-dsv3-q8_0", false},    {"tiny-dsv3-q4_k_m", false},
-    {"tiny-qwen2-q4_k_m", false},
+    {"tiny-qwen2-f32", true, LOGPROB_TOL},    {"tiny-llama-f32", true, LOGPROB_TOL},
+    {"tiny-dsv2lite-f32", true, DSV2LITE_TOL}, {"tiny-dsv3-f32", true, LOGPROB_TOL},
+    {"tiny-dsv3-q8_0", false, 0},             {"tiny-dsv3-q4_k_m", false, 0},
+    {"tiny-qwen2-q4_k_m", false, 0},
 };
 
 // log-softmax of row into out; returns the arg-max.
@@ -58,8 +63,9 @@ static int32_t *json_ids(json_t *arr, size_t *n) {
     return ids;
 }
 
-static void check_case(ds_model *m, ds_kv_cache *kv, json_t *c, bool exact, const char *name,
-                       int ci) {
+// Returns the largest |dlogprob| seen (0 when !exact).
+static double check_case(ds_model *m, ds_kv_cache *kv, json_t *c, bool exact, double tol,
+                         const char *name, int ci) {
     const int V = ds_model_n_vocab(m);
     size_t    np = 0;
     int32_t  *prompt = json_ids(json_object_get(c, "prompt_ids"), &np);
@@ -85,7 +91,7 @@ static void check_case(ds_model *m, ds_kv_cache *kv, json_t *c, bool exact, cons
             double ref = json_real_value(json_array_get(json_array_get(top, k), 1));
             double diff = fabs(lp[id] - ref);
             worst = diff > worst ? diff : worst;
-            if (diff > LOGPROB_TOL)
+            if (diff > tol)
                 fail_msg("%s case %d step %zu: logprob of token %d = %.6f, reference %.6f", name,
                          ci, s, id, lp[id], ref);
         }
@@ -95,41 +101,10 @@ static void check_case(ds_model *m, ds_kv_cache *kv, json_t *c, bool exact, cons
             if (st) fail_msg("%s: %s", name, ds_errmsg());
         }
     }
-    if (exact) fprintf(stderr, "  %s case %d: 32 steps ok, max |dlogprob| %.2e\n", name, ci, worst);
     free(prompt);
     free(logits);
     free(lp);
-}
-
-static void check_perplexity(ds_model *m, const ds_gguf *g, json_t *ref, double tol,
-                             const char *name) {
-    char path[1024];
-    if (!test_shared_path(path, sizeof path, "testdata/text/ppl.txt")) return;
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char text[1 << 20];
-    size_t      len = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[len] = 0;
-    ds_tokenizer *tok = NULL;
-    if (ds_tokenizer_load(g, &tok) != DS_OK) fail_msg("%s: tokenizer: %s", name, ds_errmsg());
-    // llama.cpp's perplexity tool: add_special, no special-token parsing
-    ds_tokens toks = {0};
-    if (ds_tokenizer_encode(tok, text, len, DS_ENCODE_ADD_BOS, &toks) != DS_OK)
-        fail_msg("%s: encode: %s", name, ds_errmsg());
-    int ctx = (int)json_integer_value(json_object_get(ref, "ctx"));
-    int chunks = (int)json_integer_value(json_object_get(ref, "chunks"));
-    ds_perplexity_params pp = {.n_ctx = ctx, .n_batch = ctx, .n_chunks = chunks,
-                               .bos = ds_tokenizer_bos(tok), .kv_type = DS_TYPE_F16};
-    ds_perplexity_result res;
-    if (ds_perplexity(m, toks.ids, toks.n, &pp, NULL, NULL, &res) != DS_OK)
-        fail_msg("%s: perplexity: %s", name, ds_errmsg());
-    double want = json_real_value(json_object_get(ref, "ppl"));
-    double rel = fabs(res.ppl - want) / want;
-    fprintf(stderr, "  %s: ppl %.4f, reference %.4f (rel %.2e)\n", name, res.ppl, want, rel);
-    if (rel > tol) fail_msg("%s: perplexity %.4f, reference %.4f", name, res.ppl, want);
-    ds_tokens_free(&toks);
-    ds_tokenizer_free(tok);
+    return worst;
 }
 
 static void run_model(const model_case *mc) {
@@ -144,17 +119,38 @@ static void run_model(const model_case *mc) {
     ds_gguf *g = NULL;
     if (ds_gguf_open(gpath, &g) != DS_OK) fail_msg("%s", ds_errmsg());
     ds_model       *m = NULL;
-    ds_model_params mp = ds_model_params_default();
+    ds_model_params mp = ds_model_params_default(); // ggml_numerics: as the reference ran
     mp.n_threads = 1;
     if (ds_model_load(g, &mp, &m) != DS_OK) fail_msg("%s", ds_errmsg());
-    // exact f32 attention for the step checks (see the top of this file)
-    ds_kv_params kp = ds_model_kv_params(m, 256, 1, mc->exact ? DS_TYPE_F32 : DS_TYPE_F16);
+    ds_kv_params kp = ds_model_kv_params(m, 256, 1, DS_TYPE_F16);
     ds_kv_cache *kv = NULL;
     assert_int_equal(ds_kv_cache_new(&kp, &kv), DS_OK);
     json_t *cases = json_object_get(ref, "cases");
-    for (size_t i = 0; i < json_array_size(cases); i++)
-        check_case(m, kv, json_array_get(cases, i), mc->exact, mc->name, (int)i);
-    check_perplexity(m, g, json_object_get(ref, "perplexity"), mc->exact ? 1e-3 : 0.03, mc->name);
+    double  worst = 0;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        double w = check_case(m, kv, json_array_get(cases, i), mc->exact, mc->tol, mc->name, (int)i);
+        worst = w > worst ? w : worst;
+    }
+    if (mc->exact) {
+        fprintf(stderr, "  %s: %zu prompts x 32 steps, max |dlogprob| %.2e (ggml numerics)\n",
+                mc->name, json_array_size(cases), worst);
+        // the exact f32 path: same greedy tokens, looser log-probabilities
+        ds_model_params ep = mp;
+        ep.ggml_numerics = false;
+        ds_model_set_params(m, &ep);
+        ds_kv_params  ekp = ds_model_kv_params(m, 256, 1, DS_TYPE_F32);
+        ds_kv_cache  *ekv = NULL;
+        assert_int_equal(ds_kv_cache_new(&ekp, &ekv), DS_OK);
+        double ew = 0;
+        for (size_t i = 0; i < json_array_size(cases); i++) {
+            double w = check_case(m, ekv, json_array_get(cases, i), true, EXACT_TOL, mc->name,
+                                  (int)i);
+            ew = w > ew ? w : ew;
+        }
+        fprintf(stderr, "  %s: max |dlogprob| %.2e (exact f32)\n", mc->name, ew);
+        ds_kv_cache_free(ekv);
+        ds_model_set_params(m, &mp);
+    }
     ds_kv_cache_free(kv);
     ds_model_free(m);
     ds_gguf_close(g);
