@@ -8,6 +8,9 @@
 //     token per layer is [ rms-normalised latent c | RoPE'd k_pe ]; V is the latent part of
 //     the same row (deepseek-gguf.md §4.3b). For DeepSeek-V3 that is 576 values per layer.
 //   * llama/qwen2: k_width = v_width = n_kv_heads * head_dim, K after RoPE.
+//   * old-layout deepseek2 files under ggml_numerics (llama.cpp's multi-head form): K rows of
+//     n_heads * (qk_nope + qk_rope) values ([k_nope | k_pe] per head), V rows of
+//     n_heads * v_head_dim (ds_model_kv_params says which).
 //
 // Layout: one allocation of n_seq * n_layers * n_ctx * (k_width + v_width) elements, sized
 // once at creation (the only input-sized allocation: DS_ENOMEM on failure). Each sequence has

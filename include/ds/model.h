@@ -64,7 +64,9 @@ void              ds_model_set_params(ds_model *m, const ds_model_params *p);
 // Bytes of the weights the trunk reads (for reports).
 uint64_t ds_model_weight_bytes(const ds_model *m);
 
-// The KV cache shape this model needs for `n_ctx` positions per sequence.
+// The KV cache shape this model needs for `n_ctx` positions per sequence, under its current
+// params: old-layout deepseek2 files (attn_kv_b) with ggml_numerics cache per-head K/V rows,
+// as llama.cpp does for them, instead of the latent. Make caches after ds_model_set_params.
 ds_kv_params ds_model_kv_params(const ds_model *m, int n_ctx, int n_seq, ds_type type);
 
 // Runs `n_tokens` tokens of sequence `seq`, appended after the ds_kv_cache_seq_len(kv, seq)

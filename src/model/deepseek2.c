@@ -102,6 +102,16 @@ ds_scratch_shape ds_deepseek2_scratch_shape(const ds_model *m) {
                                                max2(1, (size_t)hp->n_shared_experts));
     t = max2(t, max2((size_t)hp->q_lora_rank, max2(C, max2(Dn, Dv))));
     bool decompressed = m->params.mla_form == DS_MLA_DECOMPRESSED;
+    if (ds_mla_mha_cache(m)) // latent rows, then per-head K rows and V rows of the batch
+        return (ds_scratch_shape){
+            .q = H * (Dn + R),
+            .kv = C + R + H * (Dn + R) + H * Dv,
+            .heads = H * Dv,
+            .t = t,
+            .route = 4 * (size_t)hp->n_routed_experts + (size_t)hp->n_activated_experts,
+            .cache_k = H * (Dn + R),
+            .cache_v = H * Dv,
+        };
     return (ds_scratch_shape){
         .q = H * (Dn + R),
         .kv = C + R,

@@ -266,35 +266,3 @@ ds_attn_mode ds_ggml_attn_mode(int n_queries) {
     return n_queries < DS_GGML_FA_TILE ? DS_ATTN_GGML_ONE_CHUNK : DS_ATTN_GGML_TILED;
 }
 
-// ---- RoPE (ggml's rope_yarn, ggml_rope_cache_init and rotate_pairs, contracted) ----
-
-void ds_ggml_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors) {
-    const float theta_scale = powf(rp->rope_theta, -2.0f / (float)rp->n_rot);
-    float       theta = (float)pos;
-    for (int i0 = 0; i0 < rp->n_rot; i0 += 2) {
-        const float ff = freq_factors ? freq_factors[i0 / 2] : 1.0f;
-        const float theta_ext = theta / ff;
-        const float theta_int = rp->freq_scale * theta_ext;
-        float       t = theta_int;
-        if (rp->ext_factor != 0.0f) {
-            const float y = (float)(i0 / 2 - rp->corr_low) / fmaxf(0.001f, rp->corr_high - rp->corr_low);
-            const float mix = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * rp->ext_factor;
-            t = fma32(theta_int, 1.0f - mix, theta_ext * mix);
-        }
-        cs[i0] = cosf(t) * rp->attn_factor;
-        cs[i0 + 1] = sinf(t) * rp->attn_factor;
-        theta *= theta_scale;
-    }
-}
-
-void ds_ggml_rope_apply(float *x, const float *cs, int n_rot, bool neox) {
-    const int half = n_rot / 2;
-    for (int i = 0; i < half; i++) {
-        const float c = cs[2 * i], s = cs[2 * i + 1];
-        float      *a = neox ? &x[i] : &x[2 * i];
-        float      *b = neox ? &x[i + half] : &x[2 * i + 1];
-        const float x0 = *a, x1 = *b;
-        *a = fma32(x0, c, -(x1 * s));
-        *b = fma32(x0, s, x1 * c);
-    }
-}

@@ -14,13 +14,16 @@
 //   k_nope_h(t) = W_UK_h c(t) {Dn}, v_h(t) = W_UV_h c(t) {Dv};
 //   s_h(t) = kq_scale (q_nope_h . k_nope_h(t) + q_pe_h . k_pe(t)); o_h = sum_t softmax v_h(t)
 // Both: out = W_o concat_h(o_h). The scores are equal because q.(W c) = (W^T q).c.
+// Multi-head cache (old-layout files under ggml_numerics, ds_mla_mha_cache): llama.cpp runs
+// files without MLA metadata as plain multi-head attention (deepseek2.cpp's non-MLA branch):
+// it caches per head K = [k_nope_h | k_pe] and V = v_h, rounded to f16, instead of [c | k_pe].
+// Reproducing its numbers needs its cache, so that form caches the same rows.
 #include <string.h>
 
 #include "model_internal.h"
 
-// Computes q [n][H*Dk] and the cache rows [c | k_pe] of the batch, RoPE applied, and stores
-// the rows in the cache at positions p0..p0+n-1.
-static void project(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n) {
+// Computes q [n][H*Dk] and the rows [c | k_pe] of the batch [n][C+R] (in sc->kv), RoPE applied.
+static void project(ds_model *m, int il, int p0, int n) {
     const ds_hparams *hp = &m->hp;
     const ds_layer   *L = &m->layers[il];
     ds_scratch       *sc = &m->sc;
@@ -47,8 +50,54 @@ static void project(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n
         ds_model_rope_apply(m, u + C, cs, R); // deepseek2: NORM pairs (hp->rope.neox false)
         for (int h = 0; h < H; h++)
             ds_model_rope_apply(m, sc->q + (size_t)i * (size_t)H * Dk + (size_t)h * Dk + Dn, cs, R);
-        ds_kv_cache_store(kv, seq, il, DS_KV_K, p0 + i, u);
     }
+}
+
+bool ds_mla_mha_cache(const ds_model *m) {
+    return m->params.ggml_numerics && m->hp.arch == DS_ARCH_DEEPSEEK2 && m->n_trunk > 0 &&
+           !m->layers[0].uk_transposed;
+}
+
+// The multi-head form: per head K [Dn+R] and V [Dv] rows of the batch from its latent rows
+// (kv = W_kv_b c as one product, like llama.cpp's), stored in the cache; then attention of
+// each head over the cached rows. Scratch: K rows after the latent rows in sc->kv, V rows
+// after those; the latent copied contiguous into t2, one head's product in t1.
+static void attend_mha_cache(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n) {
+    const ds_hparams *hp = &m->hp;
+    const ds_layer   *L = &m->layers[il];
+    ds_scratch       *sc = &m->sc;
+    const int         H = hp->n_heads, C = hp->kv_lora_rank, R = hp->qk_rope_head_dim;
+    const int         Dn = hp->qk_nope_head_dim, Dk = Dn + R, Dv = hp->v_head_dim;
+    const size_t      kw = (size_t)H * Dk, vw = (size_t)H * Dv;
+    float            *krows = sc->kv + (size_t)n * (C + R), *vrows = krows + (size_t)n * kw;
+
+    for (int i = 0; i < n; i++)
+        memcpy(sc->t2 + (size_t)i * C, sc->kv + (size_t)i * (C + R), (size_t)C * sizeof(float));
+    for (int h = 0; h < H; h++) {
+        ds_matmul(m, sc->t1, &L->w_uk, h, sc->t2, n); // k_nope_h [n][Dn]
+        for (int i = 0; i < n; i++) {
+            float *kr = krows + (size_t)i * kw + (size_t)h * Dk;
+            memcpy(kr, sc->t1 + (size_t)i * Dn, (size_t)Dn * sizeof(float));
+            memcpy(kr + Dn, sc->kv + (size_t)i * (C + R) + C, (size_t)R * sizeof(float));
+        }
+        ds_matmul(m, sc->t1, &L->w_uv, h, sc->t2, n); // v_h [n][Dv]
+        for (int i = 0; i < n; i++)
+            memcpy(vrows + (size_t)i * vw + (size_t)h * Dv, sc->t1 + (size_t)i * Dv,
+                   (size_t)Dv * sizeof(float));
+    }
+    for (int i = 0; i < n; i++) {
+        ds_kv_cache_store(kv, seq, il, DS_KV_K, p0 + i, krows + (size_t)i * kw);
+        ds_kv_cache_store(kv, seq, il, DS_KV_V, p0 + i, vrows + (size_t)i * vw);
+    }
+    ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, p0 + n, sc->cache_k);
+    ds_kv_cache_load(kv, seq, il, DS_KV_V, 0, p0 + n, sc->cache_v);
+    const ds_attn_mode mode = ds_attend_mode(m, kv, n);
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < H; h++)
+            ds_attend(mode, sc->heads + (size_t)i * vw + (size_t)h * Dv,
+                      sc->q + (size_t)i * kw + (size_t)h * Dk, Dk, sc->cache_k + (size_t)h * Dk,
+                      kw, sc->cache_v + (size_t)h * Dv, vw, Dv, p0 + i + 1, hp->kq_scale,
+                      sc->scores);
 }
 
 static void attend_absorbed(ds_model *m, int il, int p0, int n, ds_attn_mode mode) {
@@ -132,7 +181,15 @@ static void attend_decompressed(ds_model *m, int il, int p0, int n, ds_attn_mode
 }
 
 void ds_mla_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n) {
-    project(m, il, kv, seq, p0, n);
+    project(m, il, p0, n);
+    if (ds_mla_mha_cache(m)) {
+        attend_mha_cache(m, il, kv, seq, p0, n);
+        ds_matmul(m, m->sc.o, &m->layers[il].wo, 0, m->sc.heads, n);
+        return;
+    }
+    const size_t row = (size_t)(m->hp.kv_lora_rank + m->hp.qk_rope_head_dim);
+    for (int i = 0; i < n; i++)
+        ds_kv_cache_store(kv, seq, il, DS_KV_K, p0 + i, m->sc.kv + (size_t)i * row);
     // Attention reads the cache as stored (rounded to its type), the batch's rows included.
     ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, p0 + n, m->sc.cache_k);
     const ds_attn_mode mode = ds_attend_mode(m, kv, n);

@@ -180,7 +180,10 @@ void ds_model_set_params(ds_model *m, const ds_model_params *p) {
 ds_kv_params ds_model_kv_params(const ds_model *m, int n_ctx, int n_seq, ds_type type) {
     const ds_hparams *hp = &m->hp;
     ds_kv_params      p = {.n_layers = m->n_trunk, .n_ctx = n_ctx, .n_seq = n_seq, .type = type};
-    if (hp->arch == DS_ARCH_DEEPSEEK2) {
+    if (ds_mla_mha_cache(m)) { // per-head K = [k_nope | k_pe] and V rows (mla.c)
+        p.k_width = hp->n_heads * (hp->qk_nope_head_dim + hp->qk_rope_head_dim);
+        p.v_width = hp->n_heads * hp->v_head_dim;
+    } else if (hp->arch == DS_ARCH_DEEPSEEK2) {
         p.k_width = hp->kv_lora_rank + hp->qk_rope_head_dim;
         p.v_width = 0; // V is the latent part of the K row
     } else {

@@ -129,6 +129,9 @@ ds_status ds_deepseek2_bind_layer(ds_model *m, int il); // deepseek2.c
 // stores the batch's K/V rows in the cache.
 void ds_llama_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n);
 void ds_mla_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int n);
+// Whether this deepseek2 model caches per-head K/V rows instead of the latent: old-layout
+// files (attn_kv_b) under ggml_numerics, as llama.cpp runs them (mla.c).
+bool ds_mla_mha_cache(const ds_model *m);
 // SwiGLU FFN with matrix `mat` of gate/up/down: out[n][d] = down(silu(gate in) * up in).
 // Uses sc->t1, sc->t2; `in` and `out` must not be those (moe.c). expert: a routed expert
 // (its products go through ds_matmul_rows).
@@ -216,9 +219,6 @@ void  ds_ggml_attend(ds_attn_mode mode, float *out, const float *q, int dk, cons
                      float scale, float *work);
 // llama.cpp's flash attention path for a batch of n queries (one chunk below 64, tiled above).
 ds_attn_mode ds_ggml_attn_mode(int n_queries);
-// ds_rope_cache / ds_rope_apply with ggml's multiply-adds fused as its build fuses them.
-void ds_ggml_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors);
-void ds_ggml_rope_apply(float *x, const float *cs, int n_rot, bool neox);
 
 // ---- RoPE (rope.c) ----
 
@@ -227,6 +227,7 @@ void ds_ggml_rope_apply(float *x, const float *cs, int n_rot, bool neox);
 void ds_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors);
 // Rotates the first n_rot values of x in place (NORM pairs (2i, 2i+1) or NEOX (i, i+n_rot/2)).
 void ds_rope_apply(float *x, const float *cs, int n_rot, bool neox);
-// The pair as the model's params ask (ds_rope_* or, with ggml_numerics, ds_ggml_rope_*).
+// The pair as the model's params ask: with ggml_numerics, the multiply-adds of ggml's
+// rope_yarn and rotate_pairs are fused the way its build fuses them (ggml_numerics.c).
 void ds_model_rope_cache(const ds_model *m, float *cs, int32_t pos, const float *freq_factors);
 void ds_model_rope_apply(const ds_model *m, float *x, const float *cs, int n_rot);

@@ -6,6 +6,10 @@
 // theta_ext by a ramp over the pair index between corr_low and corr_high; the magnitude of
 // cos/sin is attn_factor (ds_rope_params). NORM mode rotates (x[2i], x[2i+1]); NEOX mode
 // rotates (x[i], x[i + n_rot/2]).
+//
+// `fused` (ggml_numerics): ggml's rope_yarn and rotate_pairs are C++ whose `a*b + c*d` GCC
+// contracts into fma(a, b, c*d) (-ffp-contract=fast); reproducing that keeps q and k equal to
+// llama.cpp's to the last bit, which its f16 flash attention needs (ggml_numerics.c).
 #include <math.h>
 
 #include "model_internal.h"
@@ -15,7 +19,8 @@ static float yarn_ramp(float low, float high, int i0) {
     return 1.0f - fminf(1.0f, fmaxf(0.0f, y));
 }
 
-void ds_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors) {
+static void rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors,
+                       bool fused) {
     const float theta_scale = powf(rp->rope_theta, -2.0f / (float)rp->n_rot);
     float       theta = (float)pos;
     for (int i0 = 0; i0 < rp->n_rot; i0 += 2) {
@@ -25,7 +30,8 @@ void ds_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float
         float t = theta_int;
         if (rp->ext_factor != 0.0f) {
             float mix = yarn_ramp(rp->corr_low, rp->corr_high, i0) * rp->ext_factor;
-            t = theta_int * (1.0f - mix) + theta_ext * mix;
+            t = fused ? fmaf(theta_int, 1.0f - mix, theta_ext * mix)
+                      : theta_int * (1.0f - mix) + theta_ext * mix;
         }
         cs[i0] = cosf(t) * rp->attn_factor;
         cs[i0 + 1] = sinf(t) * rp->attn_factor;
@@ -33,24 +39,30 @@ void ds_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float
     }
 }
 
-void ds_rope_apply(float *x, const float *cs, int n_rot, bool neox) {
+static void rope_apply(float *x, const float *cs, int n_rot, bool neox, bool fused) {
     const int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
         const float c = cs[2 * i], s = cs[2 * i + 1];
         float      *a = neox ? &x[i] : &x[2 * i];
         float      *b = neox ? &x[i + half] : &x[2 * i + 1];
         const float x0 = *a, x1 = *b;
-        *a = x0 * c - x1 * s;
-        *b = x0 * s + x1 * c;
+        *a = fused ? fmaf(x0, c, -(x1 * s)) : x0 * c - x1 * s;
+        *b = fused ? fmaf(x0, s, x1 * c) : x0 * s + x1 * c;
     }
 }
 
+void ds_rope_cache(float *cs, const ds_rope_params *rp, int32_t pos, const float *freq_factors) {
+    rope_cache(cs, rp, pos, freq_factors, false);
+}
+
+void ds_rope_apply(float *x, const float *cs, int n_rot, bool neox) {
+    rope_apply(x, cs, n_rot, neox, false);
+}
+
 void ds_model_rope_cache(const ds_model *m, float *cs, int32_t pos, const float *freq_factors) {
-    if (m->params.ggml_numerics) ds_ggml_rope_cache(cs, &m->hp.rope, pos, freq_factors);
-    else ds_rope_cache(cs, &m->hp.rope, pos, freq_factors);
+    rope_cache(cs, &m->hp.rope, pos, freq_factors, m->params.ggml_numerics);
 }
 
 void ds_model_rope_apply(const ds_model *m, float *x, const float *cs, int n_rot) {
-    if (m->params.ggml_numerics) ds_ggml_rope_apply(x, cs, n_rot, m->hp.rope.neox);
-    else ds_rope_apply(x, cs, n_rot, m->hp.rope.neox);
+    rope_apply(x, cs, n_rot, m->hp.rope.neox, m->params.ggml_numerics);
 }

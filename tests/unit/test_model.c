@@ -1,6 +1,7 @@
 // test_model.c - hyperparameters (defaults, the YaRN softmax scale, KV bytes, contradictions),
 // MoE routing and RoPE on hand-computed cases, and on the tiny models: the two MLA forms
-// agree, a batch equals token-by-token evaluation, and damaged files fail naming the culprit.
+// agree, ggml_numerics agrees with the exact path, a batch equals token-by-token evaluation,
+// and damaged files fail naming the culprit.
 #include "test.h"
 
 #include <math.h>
@@ -282,6 +283,49 @@ static void mla_forms_agree(void **state) {
     }
 }
 
+// ggml_numerics computes the same function as the exact path, in llama.cpp's operation order
+// (with an F32 cache its attention stays exact): the logits agree to f32 rounding, batched
+// and token by token. The old-layout file then caches per-head K/V rows, as llama.cpp does.
+static void ggml_numerics_agrees_with_exact(void **state) {
+    (void)state;
+    const char *names[] = {"tiny-qwen2-f32", "tiny-llama-f32", "tiny-dsv2lite-f32",
+                           "tiny-dsv3-f32"};
+    for (int k = 0; k < 4; k++) {
+        ds_gguf  *g = NULL;
+        ds_model *m = load_tiny(names[k], &g, DS_MLA_ABSORBED);
+        if (!m) return;
+        const ds_hparams *hp = ds_model_hparams(m);
+        int    V = ds_model_n_vocab(m);
+        float *a = malloc((size_t)V * sizeof *a), *b = malloc((size_t)V * sizeof *b);
+        for (int batched = 0; batched < 2; batched++) {
+            ds_model_params p = ds_model_params_default();
+            p.ggml_numerics = false;
+            ds_model_set_params(m, &p);
+            run_prompt(m, 10, batched, a);
+            p.ggml_numerics = true;
+            ds_model_set_params(m, &p);
+            run_prompt(m, 10, batched, b);
+            double d = rel_diff(a, b, V);
+            fprintf(stderr, "  %s: exact vs ggml numerics (%s), max rel diff %.2e\n", names[k],
+                    batched ? "batch" : "token by token", d);
+            assert_true(d < 1e-4);
+        }
+        ds_kv_params kp = ds_model_kv_params(m, 8, 1, DS_TYPE_F16);
+        if (k == 2) { // legacy layout: per-head K = [k_nope | k_pe] and V rows
+            assert_int_equal(kp.k_width,
+                             hp->n_heads * (hp->qk_nope_head_dim + hp->qk_rope_head_dim));
+            assert_int_equal(kp.v_width, hp->n_heads * hp->v_head_dim);
+        } else if (k == 3) { // split layout: the latent row, numerics or not
+            assert_int_equal(kp.k_width, hp->kv_lora_rank + hp->qk_rope_head_dim);
+            assert_int_equal(kp.v_width, 0);
+        }
+        free(a);
+        free(b);
+        ds_model_free(m);
+        ds_gguf_close(g);
+    }
+}
+
 static void batch_equals_token_by_token(void **state) {
     (void)state;
     const char *names[] = {"tiny-qwen2-f32", "tiny-llama-f32", "tiny-dsv2lite-f32",
@@ -433,6 +477,7 @@ int main(void) {
         cmocka_unit_test(rope_rotations),
         cmocka_unit_test(rope_yarn_v3),
         cmocka_unit_test(mla_forms_agree),
+        cmocka_unit_test(ggml_numerics_agrees_with_exact),
         cmocka_unit_test(batch_equals_token_by_token),
         cmocka_unit_test(forward_rejects_bad_input),
         cmocka_unit_test(broken_models_name_the_culprit),
