@@ -32,7 +32,7 @@
 
 typedef struct model_case {
     const char *name;
-    bool        exact; // F32: full check; quantized: first top-1 + perplexity
+    bool        exact; // F32: full check; quantized: the first step's top-1 only
     double      tol;   // F32: log-probability tolerance with ggml_numerics
 } model_case;
 
