@@ -25,6 +25,7 @@ const char cmd_train_usage[] =
     "  --group N        GRPO samples per problem (default 8)\n"
     "  --lr X           peak learning rate (default 2e-3 SFT, 5e-5 GRPO)\n"
     "  --beta X         GRPO KL penalty (default 0.02)\n"
+    "  --temperature X  GRPO sampling temperature (default 1.0)\n"
     "  --warmup N       warm-up steps (default 5%% of --steps)\n"
     "  --mix LIST       family weights, e.g. add=1,sub=1,mul2x1=1,mul2x2=2,cmp=0.5,word=0.5\n"
     "  --size NAME      tiny | small (default small; ignored with --init)\n"
@@ -110,6 +111,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && cli_parse_int(v, 0, INT64_MAX, &n)) p.seed = (uint64_t)n;
         else if (!strcmp(a, "--lr") && cli_parse_float(v, 1e-7, 1, &x)) p.lr = (float)x, have_lr = true;
         else if (!strcmp(a, "--beta") && cli_parse_float(v, 0, 10, &x)) p.beta = (float)x;
+        else if (!strcmp(a, "--temperature") && cli_parse_float(v, 0.05, 5, &x)) p.temperature = (float)x;
         else return cli_usage_error(cmd, "unknown option or bad value: %s %s", a, v);
     }
     if (!out) return cli_usage_error(cmd, "-o OUT.gguf is required");
