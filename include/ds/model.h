@@ -34,8 +34,23 @@ typedef enum ds_mla_form {
     DS_MLA_DECOMPRESSED, // per-head K and V rebuilt from the latent cache (naive MHA form)
 } ds_mla_form;
 
+// Which kernels compute the forward pass.
+typedef enum ds_model_kernels {
+    // The reference ops (src/model/ops.c): plain C, weights dequantized row by row, f32 with
+    // double accumulators, or llama.cpp's arithmetic with ggml_numerics. The specification.
+    DS_MODEL_KERNELS_REF,
+    // The fast path (src/model/fast.c): every product through ds_matmul_run (activations
+    // rounded to Q8_0/Q8_K as llama.cpp does, SIMD/AMX integer kernels at `cpu_level`) on one
+    // persistent thread pool of n_threads, attention split over (token, head) on the same
+    // pool with f32 online softmax. ggml_numerics is ignored (treated as false): the fast
+    // path matches llama.cpp's activation rounding, not its f32 summation orders.
+    DS_MODEL_KERNELS_FAST,
+} ds_model_kernels;
+
 typedef struct ds_model_params {
     int         n_threads; // threads for the matrix products (>= 1)
+    ds_model_kernels kernels;   // DS_MODEL_KERNELS_REF by default
+    int              cpu_level; // fast path: a ds_cpu_level; DS_CPU_AUTO (-1): DS_KERNELS or the best
     ds_mla_form mla_form;
     // Compute as llama.cpp's CPU backend (an AVX-512 build) does, operation for operation, so
     // that results match its outputs to the last digit (src/model/ggml_numerics.c): its f32
@@ -48,7 +63,11 @@ typedef struct ds_model_params {
     bool ggml_numerics;
 } ds_model_params;
 
-ds_model_params ds_model_params_default(void); // 1 thread, absorbed MLA, ggml numerics
+ds_model_params ds_model_params_default(void); // 1 thread, absorbed MLA, ggml numerics, ref
+
+// The fast kernels with n_threads threads (ggml_numerics off), or the reference ones when the
+// environment variable DS_KERNELS is "ref" (for the CLI's run/bench/chat/serve).
+ds_model_params ds_model_params_fast(int n_threads);
 
 typedef struct ds_model ds_model;
 
@@ -59,10 +78,16 @@ void      ds_model_free(ds_model *m); // NULL is a no-op
 
 const ds_hparams *ds_model_hparams(const ds_model *m);
 int               ds_model_n_vocab(const ds_model *m);
-void              ds_model_set_params(ds_model *m, const ds_model_params *p);
+// Replaces the params (scratch and the fast path's pool are rebuilt). DS_ENOMEM or
+// DS_EUNSUPPORTED (a cpu_level this CPU cannot run) leave the model on the reference kernels.
+ds_status         ds_model_set_params(ds_model *m, const ds_model_params *p);
+const ds_model_params *ds_model_get_params(const ds_model *m);
 
 // Bytes of the weights the trunk reads (for reports).
 uint64_t ds_model_weight_bytes(const ds_model *m);
+// Bytes of weights one decoded token reads: all trunk weights except the embedding table (one
+// row) and the routed experts not chosen (K of E per MoE layer), plus the output matrix.
+uint64_t ds_model_decode_bytes(const ds_model *m);
 
 // The KV cache shape this model needs for `n_ctx` positions per sequence, under its current
 // params: old-layout deepseek2 files (attn_kv_b) with ggml_numerics cache per-head K/V rows,

@@ -92,11 +92,11 @@ ds_status ds_engine_new(const ds_engine_params *p, ds_engine **out) {
     pthread_cond_init(&e->idle, NULL);
 
     if ((st = ds_gguf_open(p->model_path, &e->gguf))) goto fail;
-    ds_model_params mp = ds_model_params_default();
-    mp.n_threads       = p->n_threads;
-    // Exact f32 arithmetic: a token's logits then do not depend on how its prompt was cut
-    // into batches, so a prefix-cache hit gives the same tokens as a cold run.
-    mp.ggml_numerics = false;
+    // The fast kernels (DS_KERNELS=ref: the reference), never ggml_numerics: a token's logits
+    // then do not depend on how its prompt was cut into batches (activations are rounded per
+    // token row, attention per query), so a prefix-cache hit gives the same tokens as a cold run.
+    ds_model_params mp = ds_model_params_fast(p->n_threads);
+    mp.ggml_numerics   = false;
     if ((st = ds_model_load(e->gguf, &mp, &e->model))) goto fail;
     if ((st = ds_tokenizer_load(e->gguf, &e->tok))) goto fail;
     e->format = p->chat_format;

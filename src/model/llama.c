@@ -84,6 +84,18 @@ void ds_llama_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, i
     const int T = p0 + n;
     ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, T, sc->cache_k);
     ds_kv_cache_load(kv, seq, il, DS_KV_V, 0, T, sc->cache_v);
+    if (m->mm) { // fast path: every (token, head) pair on the pool (fast.c)
+        const ds_attn_batch b = {
+            .q = q, .q_tok = (size_t)qw, .q_head = (size_t)hd,
+            .k = sc->cache_k, .k_head = (size_t)hd, .k_stride = (size_t)kw,
+            .v = sc->cache_v, .v_head = (size_t)hd, .v_stride = (size_t)kw,
+            .out = sc->heads, .o_tok = (size_t)qw, .o_head = (size_t)hd,
+            .n = n, .H = H, .group = group, .dk = hd, .dv = hd, .p0 = p0, .scale = hp->kq_scale,
+        };
+        ds_fast_attend(m, &b);
+        ds_matmul(m, sc->o, &L->wo, 0, sc->heads, n);
+        return;
+    }
     const ds_attn_mode mode = ds_attend_mode(m, kv, n);
     for (int i = 0; i < n; i++) {
         const int nt = p0 + i + 1; // causal: positions 0..p0+i

@@ -194,6 +194,7 @@ void ds_mla_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, int
     ds_kv_cache_load(kv, seq, il, DS_KV_K, 0, p0 + n, m->sc.cache_k);
     const ds_attn_mode mode = ds_attend_mode(m, kv, n);
     if (m->params.mla_form == DS_MLA_DECOMPRESSED) attend_decompressed(m, il, p0, n, mode);
+    else if (m->mm) ds_fast_mla_absorbed(m, il, p0, n);
     else attend_absorbed(m, il, p0, n, mode);
     ds_matmul(m, m->sc.o, &m->layers[il].wo, 0, m->sc.heads, n);
 }

@@ -19,7 +19,24 @@
 enum { MAX_ROT = 1024 }; // the RoPE cos/sin buffers of llama.c / mla.c hold MAX_ROT floats
 
 ds_model_params ds_model_params_default(void) {
-    return (ds_model_params){.n_threads = 1, .mla_form = DS_MLA_ABSORBED, .ggml_numerics = true};
+    return (ds_model_params){.n_threads = 1, .mla_form = DS_MLA_ABSORBED, .ggml_numerics = true,
+                             .kernels = DS_MODEL_KERNELS_REF, .cpu_level = -1};
+}
+
+ds_model_params ds_model_params_fast(int n_threads) {
+    ds_model_params p = ds_model_params_default();
+    p.n_threads = n_threads;
+    const char *env = getenv("DS_KERNELS");
+    if (env && strcmp(env, "ref") == 0) return p; // the reference, as `run` always was
+    p.kernels = DS_MODEL_KERNELS_FAST;
+    p.ggml_numerics = false;
+    return p;
+}
+
+// The fast path has no llama.cpp summation-order emulation (model.h).
+static void normalize_params(ds_model_params *p) {
+    if (p->n_threads < 1) p->n_threads = 1;
+    if (p->kernels == DS_MODEL_KERNELS_FAST) p->ggml_numerics = false;
 }
 
 // ---- binding ----
@@ -136,7 +153,7 @@ ds_status ds_model_load(const ds_gguf *g, const ds_model_params *p, ds_model **o
     ds_model *m = ds_xcalloc(1, sizeof *m);
     m->g = g;
     m->params = p ? *p : ds_model_params_default();
-    if (m->params.n_threads < 1) m->params.n_threads = 1;
+    normalize_params(&m->params);
     bound_set bound = {0};
     ds_status st = ds_hparams_read(g, &m->hp);
     if (st) goto fail;
@@ -152,6 +169,7 @@ ds_status ds_model_load(const ds_gguf *g, const ds_model_params *p, ds_model **o
     m->bound = NULL;
     free(bound.names);
     if (st) goto fail;
+    if ((st = ds_fast_init(m))) goto fail;
     *out = m;
     return DS_OK;
 fail:
@@ -161,6 +179,7 @@ fail:
 
 void ds_model_free(ds_model *m) {
     if (!m) return;
+    ds_fast_free(m);
     free(m->sc.block);
     free(m->layers);
     free(m);
@@ -170,11 +189,27 @@ const ds_hparams *ds_model_hparams(const ds_model *m) { return &m->hp; }
 int               ds_model_n_vocab(const ds_model *m) { return m->n_vocab; }
 uint64_t          ds_model_weight_bytes(const ds_model *m) { return m->weight_bytes; }
 
-void ds_model_set_params(ds_model *m, const ds_model_params *p) {
+ds_status ds_model_set_params(ds_model *m, const ds_model_params *p) {
     m->params = *p;
-    if (m->params.n_threads < 1) m->params.n_threads = 1;
+    normalize_params(&m->params);
     free(m->sc.block); // the scratch shape depends on the MLA form and the threads
     memset(&m->sc, 0, sizeof m->sc);
+    return ds_fast_init(m);
+}
+
+const ds_model_params *ds_model_get_params(const ds_model *m) { return &m->params; }
+
+uint64_t ds_model_decode_bytes(const ds_model *m) {
+    uint64_t b = m->weight_bytes;
+    if (m->output.data != m->tok_embd.data) b -= m->tok_embd.mat_bytes - m->tok_embd.row_bytes;
+    for (int il = 0; il < m->n_trunk; il++) {
+        const ds_layer *L = &m->layers[il];
+        if (!L->moe) continue;
+        const uint64_t E = (uint64_t)m->hp.n_routed_experts, K = (uint64_t)m->hp.n_activated_experts;
+        const uint64_t per = L->gate_exps.mat_bytes + L->up_exps.mat_bytes + L->down_exps.mat_bytes;
+        b -= per * (E - K); // experts not chosen are not read
+    }
+    return b;
 }
 
 ds_kv_params ds_model_kv_params(const ds_model *m, int n_ctx, int n_seq, ds_type type) {
@@ -203,17 +238,23 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
     ds_scratch_shape  s = hp->arch == DS_ARCH_DEEPSEEK2 ? ds_deepseek2_scratch_shape(m)
                                                         : ds_llama_scratch_shape(m);
     const size_t d = (size_t)hp->dim, K = (size_t)hp->n_activated_experts;
+    const size_t H = (size_t)hp->n_heads, C = (size_t)hp->kv_lora_rank;
+    const size_t R = (size_t)hp->qk_rope_head_dim;
+    const bool   fast_mla = m->mm && hp->arch == DS_ARCH_DEEPSEEK2;
     // Sizes in floats (ints are the same size), each part rounded up to 16 floats.
     size_t sizes[] = {n * d, n * d, n * d, n * s.q, n * s.kv, n * s.heads, n * s.t, n * s.t,
                       T * s.cache_k, T * s.cache_v, 2 * T + 2 * s.cache_k + 64, s.cache_k,
                       n * s.route, n * K, n, n, n * d, n * d,
                       m->params.ggml_numerics ? n * K * d : 0,
                       (size_t)m->params.n_threads * (size_t)m->max_cols,
-                      (size_t)DS_ACT_CHUNK * (size_t)m->max_cols, (size_t)m->max_cols};
+                      (size_t)DS_ACT_CHUNK * (size_t)m->max_cols, (size_t)m->max_cols,
+                      fast_mla ? n * H * (C + R) : 0, fast_mla ? n * H * C : 0};
     enum { N_PARTS = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
     for (int i = 0; i < N_PARTS; i++) total += (sizes[i] + 15) & ~(size_t)15;
     _Static_assert(sizeof(int) == sizeof(float), "ints share the float scratch");
+    ds_status st = ds_fast_reserve(m, n);
+    if (st) return st;
     float *blk = total <= SIZE_MAX / sizeof(float) ? aligned_alloc(64, total * sizeof(float)) : NULL;
     if (!blk)
         return ds_fail(DS_ENOMEM, "model: cannot allocate %zu MiB of scratch for %zu tokens",
@@ -223,7 +264,8 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
     float **parts[N_PARTS] = {&sc->x, &sc->a, &sc->o, &sc->q, &sc->kv, &sc->heads, &sc->t1,
                               &sc->t2, &sc->cache_k, &sc->cache_v, &sc->scores, &sc->qp, &sc->route,
                               (float **)&sc->sel, (float **)&sc->tok, &sc->tw, &sc->xs, &sc->ys,
-                              &sc->eo, &sc->rowbuf, &sc->xq, (float **)&sc->qbuf};
+                              &sc->eo, &sc->rowbuf, &sc->xq, (float **)&sc->qbuf, &sc->fq,
+                              &sc->fo};
     float *p = blk;
     for (int i = 0; i < N_PARTS; i++) {
         *parts[i] = p;

@@ -86,6 +86,8 @@ typedef struct ds_scratch {
     float *rowbuf;       // [n_threads][max_cols]: dequantized weight rows
     float *xq;           // [DS_ACT_CHUNK][max_cols]: activations rounded as llama.cpp does
     void  *qbuf;         // [max_cols] floats' worth: one quantized activation row
+    float *fq;           // fast MLA: [H][n][C+R] assembled queries [q_abs | q_pe]
+    float *fo;           // fast MLA: [H][n][C] latent attention outputs
     size_t cap_n, cap_t; // capacity in tokens / cached positions
     void  *block;        // one allocation behind all of the above
 } ds_scratch;
@@ -105,6 +107,8 @@ struct ds_model {
     int64_t         max_cols;   // the longest weight row, for rowbuf
     uint64_t        weight_bytes;
     ds_scratch      sc;
+    struct ds_pool *pool;       // fast path: the threads (NULL on the reference path)
+    struct ds_matmul_ctx *mm;   // fast path: the matmul context on `pool` (NULL: reference)
     struct ds_bound_set *bound; // tensors bound so far, during loading only
 };
 
@@ -219,6 +223,38 @@ void  ds_ggml_attend(ds_attn_mode mode, float *out, const float *q, int dk, cons
                      float scale, float *work);
 // llama.cpp's flash attention path for a batch of n queries (one chunk below 64, tiled above).
 ds_attn_mode ds_ggml_attn_mode(int n_queries);
+
+// ---- the fast path (fast.c) ----
+
+// Creates the pool and matmul context for params.kernels == FAST (frees them otherwise).
+ds_status ds_fast_init(ds_model *m);
+void      ds_fast_free(ds_model *m);
+// Sizes the matmul scratch for n tokens (called when the model scratch grows).
+ds_status ds_fast_reserve(ds_model *m, size_t n);
+// y = W_mat x for n tokens through ds_matmul_run (shapes as ds_matmul).
+void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
+                    int64_t n);
+
+// A batch of attention problems, one per (query token i < n, head h < H), split over the pool:
+//   out_{i,h} = sum_{t < p0+i+1} softmax_t(scale * q_{i,h} . k_{g,t}) v_{g,t},  g = h / group
+// with q_{i,h} = q + i*q_tok + h*q_head, k_{g,t} = k + g*k_head + t*k_stride (v alike),
+// out_{i,h} = out + i*o_tok + h*o_head. Online softmax in f32, one pass over the keys.
+typedef struct ds_attn_batch {
+    const float *q;
+    size_t       q_tok, q_head;
+    const float *k;
+    size_t       k_head, k_stride;
+    const float *v;
+    size_t       v_head, v_stride;
+    float       *out;
+    size_t       o_tok, o_head;
+    int          n, H, group, dk, dv, p0;
+    float        scale;
+} ds_attn_batch;
+void ds_fast_attend(ds_model *m, const ds_attn_batch *b);
+// The absorbed MLA attention of layer il on the fast path (cache rows already loaded into
+// sc->cache_k): reads sc->q, writes sc->heads.
+void ds_fast_mla_absorbed(ds_model *m, int il, int p0, int n);
 
 // ---- RoPE (rope.c) ----
 

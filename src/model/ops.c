@@ -107,6 +107,10 @@ ds_type ds_activation_type(ds_type weight) {
 static void matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
                    int64_t n, bool per_row) {
     DS_ASSERT(w->data && mat >= 0 && mat < w->n_mat);
+    if (m->mm) { // the fast path (fast.c): one dispatch here, the reference code untouched
+        ds_fast_matmul(m, y, w, mat, x, n);
+        return;
+    }
     const ds_type act = ds_activation_type(w->type);
     const ds_type_traits *at = ds_type_traits_get(act);
     if (!m->params.ggml_numerics || act == DS_TYPE_F32 || !at || !at->from_float) {

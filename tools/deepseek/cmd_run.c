@@ -234,8 +234,7 @@ int cmd_run(int argc, char **argv) {
         cli_error("run", "%s", ds_errmsg());
         goto done;
     }
-    ds_model_params mp = ds_model_params_default();
-    mp.n_threads = (int)o.threads;
+    ds_model_params mp = ds_model_params_fast((int)o.threads); // DS_KERNELS=ref: reference
     if (ds_model_load(s.g, &mp, &s.m)) {
         cli_error("run", "%s", ds_errmsg());
         goto done;

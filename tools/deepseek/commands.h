@@ -29,6 +29,7 @@ int cmd_template(int argc, char **argv);
 int cmd_convert_tokenizer(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 extern const char cmd_inspect_usage[];
 extern const char cmd_run_usage[];
@@ -44,6 +45,7 @@ extern const char cmd_template_usage[];
 extern const char cmd_convert_tokenizer_usage[];
 extern const char cmd_serve_usage[];
 extern const char cmd_chat_usage[];
+extern const char cmd_bench_usage[];
 
 // The model used when -m is not given: $DS_DEFAULT_MODEL, else the shipped
 // models/deepseek-arith-r1.gguf (cmd_eval_task.c).

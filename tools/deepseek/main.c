@@ -29,6 +29,8 @@ static const ds_command commands[] = {
     {"serve", "serve a model over HTTP with the DeepSeek / OpenAI API", cmd_serve_usage, cmd_serve},
     {"chat", "talk with a model in the terminal, or answer one question (-p)", cmd_chat_usage,
      cmd_chat},
+    {"bench", "prompt and generation speed of a model, as llama-bench", cmd_bench_usage,
+     cmd_bench},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

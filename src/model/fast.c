@@ -1,0 +1,171 @@
+// fast.c - the fast path of the forward pass (params.kernels == DS_MODEL_KERNELS_FAST):
+// every matrix product through ds_matmul_run (SIMD / AMX integer kernels over activations
+// rounded to Q8_0 / Q8_K, as llama.cpp does) on one persistent pool of n_threads threads,
+// and attention split over (token, head) pairs on the same pool.
+//
+// Attention is f32 with an online softmax: one pass over the keys per query and head,
+// keeping the running max m, the running sum s and the unnormalised output o:
+//   x_t = scale q.k_t;  if x_t > m: o *= e^(m - x_t), s *= e^(m - x_t), m = x_t
+//   s += e^(x_t - m);   o += e^(x_t - m) v_t;           out = o / s
+// Its results differ from the reference's (double accumulators, two passes) by f32
+// rounding only; tests/golden/test_forward_fast.c bounds the difference.
+//
+// MLA runs in the absorbed form: per head, q_abs = W_UK_h^T q_nope (one product for the
+// batch), attention over the cached latent rows [c | k_pe] with [q_abs | q_pe], then
+// W_UV_h o_lat. The queries of all heads are assembled first so that one pool run covers
+// every (token, head) pair.
+#include <math.h>
+#include <string.h>
+
+#include "ds/matmul.h"
+#include "ds/pool.h"
+#include "model_internal.h"
+
+// The attention loop gets AVX-512 and AVX2 clones where GCC can build them (picked at load by
+// the CPU); the baseline x86-64 build would otherwise use SSE2 only.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define DS_FAST_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DS_FAST_CLONES
+#endif
+
+// ---- setup ----
+
+void ds_fast_free(ds_model *m) {
+    ds_matmul_ctx_free(m->mm);
+    ds_pool_free(m->pool);
+    m->mm = NULL;
+    m->pool = NULL;
+}
+
+ds_status ds_fast_init(ds_model *m) {
+    ds_fast_free(m);
+    if (m->params.kernels != DS_MODEL_KERNELS_FAST) return DS_OK;
+    ds_status st = ds_pool_new(m->params.n_threads, &m->pool);
+    if (st == DS_OK) st = ds_matmul_ctx_new(m->pool, (ds_cpu_level)m->params.cpu_level, &m->mm);
+    if (st == DS_OK) st = ds_matmul_reserve(m->mm, m->max_cols, 1);
+    if (st != DS_OK) {
+        ds_fast_free(m);
+        m->params.kernels = DS_MODEL_KERNELS_REF;
+    }
+    return st;
+}
+
+ds_status ds_fast_reserve(ds_model *m, size_t n) {
+    return m->mm ? ds_matmul_reserve(m->mm, m->max_cols, (int64_t)n) : DS_OK;
+}
+
+// ---- products ----
+
+void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
+                    int64_t n) {
+    const ds_tensor_view v = {.data = w->data, .type = w->type, .cols = w->cols,
+                              .rows = w->rows, .n_mat = w->n_mat, .row_bytes = w->row_bytes,
+                              .mat_bytes = w->mat_bytes};
+    // Scratch was reserved for the largest batch; a larger call (the decompressed MLA form
+    // multiplies every cached row) may grow it, and only that can fail.
+    ds_status st = ds_matmul_run(m->mm, y, &v, mat, x, n);
+    DS_ASSERT(st == DS_OK);
+}
+
+// ---- attention ----
+
+// Sums in 16 independent lanes so the compiler keeps them in vector registers.
+static inline float dotf(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    int   i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+    float s = 0;
+    for (; i < n; i++) s += a[i] * b[i];
+    for (int j = 0; j < 16; j++) s += acc[j];
+    return s;
+}
+
+// o += w v and o *= c over dv values; restrict lets the compiler vectorise them.
+static inline void axpy(float *restrict o, float w, const float *restrict v, int dv) {
+    for (int c = 0; c < dv; c++) o[c] += w * v[c];
+}
+static inline void scale(float *restrict o, float c, int dv) {
+    for (int j = 0; j < dv; j++) o[j] *= c;
+}
+
+DS_FAST_CLONES
+static void attend_range(const ds_attn_batch *b, int j0, int j1) {
+    const int   H = b->H, group = b->group, dk = b->dk, dv = b->dv, p0 = b->p0;
+    const float sc = b->scale;
+    for (int j = j0; j < j1; j++) {
+        const int    i = j / H, h = j % H, g = h / group, nt = p0 + i + 1;
+        const float *q = b->q + (size_t)i * b->q_tok + (size_t)h * b->q_head;
+        const float *k = b->k + (size_t)g * b->k_head;
+        const float *v = b->v + (size_t)g * b->v_head;
+        float       *o = b->out + (size_t)i * b->o_tok + (size_t)h * b->o_head;
+        float        mx = -INFINITY, sum = 0;
+        memset(o, 0, (size_t)dv * sizeof *o);
+        for (int t = 0; t < nt; t++) {
+            const float x = sc * dotf(q, k + (size_t)t * b->k_stride, dk);
+            if (x > mx) {
+                const float c = expf(mx - x); // 0 on the first key
+                sum *= c;
+                scale(o, c, dv);
+                mx = x;
+            }
+            const float wt = expf(x - mx);
+            sum += wt;
+            axpy(o, wt, v + (size_t)t * b->v_stride, dv);
+        }
+        scale(o, 1.0f / sum, dv);
+    }
+}
+
+static void attend_task(void *arg, int ith, int nth) {
+    const ds_attn_batch *b = arg;
+    const int            total = b->n * b->H, per = (total + nth - 1) / nth;
+    const int            j0 = per * ith, j1 = j0 + per < total ? j0 + per : total;
+    if (j0 < j1) attend_range(b, j0, j1);
+}
+
+void ds_fast_attend(ds_model *m, const ds_attn_batch *b) {
+    ds_pool_run(m->pool, attend_task, (void *)(uintptr_t)b);
+}
+
+// ---- MLA, absorbed form ----
+
+void ds_fast_mla_absorbed(ds_model *m, int il, int p0, int n) {
+    const ds_hparams *hp = &m->hp;
+    const ds_layer   *L = &m->layers[il];
+    ds_scratch       *sc = &m->sc;
+    const int         H = hp->n_heads, C = hp->kv_lora_rank, R = hp->qk_rope_head_dim;
+    const int         Dn = hp->qk_nope_head_dim, Dk = Dn + R, Dv = hp->v_head_dim;
+    const size_t      row = (size_t)(C + R);
+
+    for (int h = 0; h < H; h++) { // fq[h][i] = [W_UK_h^T q_nope_{i,h} | q_pe_{i,h}]
+        for (int i = 0; i < n; i++)
+            memcpy(sc->t1 + (size_t)i * Dn, sc->q + (size_t)i * H * Dk + (size_t)h * Dk,
+                   (size_t)Dn * sizeof(float));
+        if (L->uk_transposed) ds_fast_matmul(m, sc->t2, &L->w_uk, h, sc->t1, n);
+        else
+            for (int i = 0; i < n; i++) // W_UK_h: Dn rows of C, used transposed
+                ds_matmul_t(m, sc->t2 + (size_t)i * C, &L->w_uk, h, sc->t1 + (size_t)i * Dn);
+        for (int i = 0; i < n; i++) {
+            float *fq = sc->fq + ((size_t)h * n + (size_t)i) * row;
+            memcpy(fq, sc->t2 + (size_t)i * C, (size_t)C * sizeof(float));
+            memcpy(fq + C, sc->q + (size_t)i * H * Dk + (size_t)h * Dk + Dn,
+                   (size_t)R * sizeof(float));
+        }
+    }
+    const ds_attn_batch b = {
+        .q = sc->fq, .q_tok = row, .q_head = (size_t)n * row,
+        .k = sc->cache_k, .k_head = 0, .k_stride = row,
+        .v = sc->cache_k, .v_head = 0, .v_stride = row, // V is the latent part of the row
+        .out = sc->fo, .o_tok = (size_t)C, .o_head = (size_t)n * (size_t)C,
+        .n = n, .H = H, .group = H, .dk = C + R, .dv = C, .p0 = p0, .scale = hp->kq_scale,
+    };
+    ds_fast_attend(m, &b);
+    for (int h = 0; h < H; h++) { // o_h = W_UV_h o_lat_h -> head h's slot of heads [n][H*Dv]
+        ds_fast_matmul(m, sc->t2, &L->w_uv, h, sc->fo + (size_t)h * n * C, n);
+        for (int i = 0; i < n; i++)
+            memcpy(sc->heads + (size_t)i * H * Dv + (size_t)h * Dv, sc->t2 + (size_t)i * Dv,
+                   (size_t)Dv * sizeof(float));
+    }
+}
