@@ -131,6 +131,18 @@ static void train_save_load_infer(void **state) {
     }
     ds_tws_free(ws);
     free(want), free(got);
+
+    // GRPO runs end to end (sampling through the inference code, reference pass, update):
+    // with a KL reference equal to the policy, the first step's KL estimate is 0
+    ds_train_params gp = ds_train_params_default();
+    losses          gl = {0};
+    char            tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.policy", f->model_path);
+    gp.steps = 2, gp.batch = 2, gp.group = 3, gp.max_new = 24, gp.lr = 1e-4f, gp.lr_min = 1e-4f;
+    gp.log = keep_loss, gp.ud = &gl;
+    assert_int_equal(ds_train_grpo(m, m2, f->tok, f->vocab, tmp, &gp), DS_OK);
+    assert_int_equal(gl.n, 2);
+    remove(tmp);
     ds_tokens_free(&toks);
     ds_tmodel_free(m2);
     ds_gguf_close(g);
