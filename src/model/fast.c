@@ -90,43 +90,72 @@ static inline void scale(float *restrict o, float c, int dv) {
     for (int j = 0; j < dv; j++) o[j] *= c;
 }
 
+// One job: query token i and up to DS_FAST_ATTN_HEADS heads h0..h0+nh-1 of one KV group g,
+// so each cached key and value row is read once for all of them (MLA: every head shares
+// the latent rows). Scores of the job's heads go to work [nh][nt]; then per key the weighted
+// value row is added to every head's output. Two passes over the keys, max taken in between.
 DS_FAST_CLONES
-static void attend_range(const ds_attn_batch *b, int j0, int j1) {
-    const int   H = b->H, group = b->group, dk = b->dk, dv = b->dv, p0 = b->p0;
-    const float sc = b->scale;
-    for (int j = j0; j < j1; j++) {
-        const int    i = j / H, h = j % H, g = h / group, nt = p0 + i + 1;
-        const float *q = b->q + (size_t)i * b->q_tok + (size_t)h * b->q_head;
-        const float *k = b->k + (size_t)g * b->k_head;
-        const float *v = b->v + (size_t)g * b->v_head;
-        float       *o = b->out + (size_t)i * b->o_tok + (size_t)h * b->o_head;
-        float        mx = -INFINITY, sum = 0;
-        memset(o, 0, (size_t)dv * sizeof *o);
+static void attend_job(const ds_attn_batch *b, int i, int g, int h0, int nh, float *work) {
+    const int    dk = b->dk, dv = b->dv, nt = b->p0 + i + 1;
+    const float  sc = b->scale;
+    const float *k = b->k + (size_t)g * b->k_head, *v = b->v + (size_t)g * b->v_head;
+    const float *q[DS_FAST_ATTN_HEADS];
+    float       *o[DS_FAST_ATTN_HEADS], inv[DS_FAST_ATTN_HEADS];
+    for (int j = 0; j < nh; j++) {
+        q[j] = b->q + (size_t)i * b->q_tok + (size_t)(h0 + j) * b->q_head;
+        o[j] = b->out + (size_t)i * b->o_tok + (size_t)(h0 + j) * b->o_head;
+        memset(o[j], 0, (size_t)dv * sizeof(float));
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *kt = k + (size_t)t * b->k_stride;
+        for (int j = 0; j < nh; j++) work[(size_t)j * nt + t] = sc * dotf(q[j], kt, dk);
+    }
+    for (int j = 0; j < nh; j++) {
+        float *s = work + (size_t)j * nt, mx = -INFINITY, sum = 0;
+        for (int t = 0; t < nt; t++) mx = s[t] > mx ? s[t] : mx;
         for (int t = 0; t < nt; t++) {
-            const float x = sc * dotf(q, k + (size_t)t * b->k_stride, dk);
-            if (x > mx) {
-                const float c = expf(mx - x); // 0 on the first key
-                sum *= c;
-                scale(o, c, dv);
-                mx = x;
-            }
-            const float wt = expf(x - mx);
-            sum += wt;
-            axpy(o, wt, v + (size_t)t * b->v_stride, dv);
+            s[t] = expf(s[t] - mx);
+            sum += s[t];
         }
-        scale(o, 1.0f / sum, dv);
+        inv[j] = 1.0f / sum;
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *vt = v + (size_t)t * b->v_stride;
+        for (int j = 0; j < nh; j++) axpy(o[j], work[(size_t)j * nt + t], vt, dv);
+    }
+    for (int j = 0; j < nh; j++) scale(o[j], inv[j], dv);
+}
+
+// Jobs: (token i, KV group g, chunk c of the group's heads), split statically over threads.
+typedef struct attn_run {
+    const ds_attn_batch *b;
+    float               *work; // [nth][DS_FAST_ATTN_HEADS][n_ctx]
+    size_t               work_stride;
+} attn_run;
+
+static void attend_task(void *arg, int ith, int nth) {
+    const attn_run      *r = arg;
+    const ds_attn_batch *b = r->b;
+    const int n_groups = b->H / b->group;
+    const int n_chunks = (b->group + DS_FAST_ATTN_HEADS - 1) / DS_FAST_ATTN_HEADS;
+    const int per_chunk = (b->group + n_chunks - 1) / n_chunks; // even chunks
+    const int total = b->n * n_groups * n_chunks, per = (total + nth - 1) / nth;
+    const int j0 = per * ith, j1 = j0 + per < total ? j0 + per : total;
+    float    *work = r->work + (size_t)ith * r->work_stride;
+    for (int j = j0; j < j1; j++) {
+        const int i = j / (n_groups * n_chunks), rest = j % (n_groups * n_chunks);
+        const int g = rest / n_chunks, c = rest % n_chunks;
+        const int h0 = g * b->group + c * per_chunk;
+        const int nh = per_chunk < b->group - c * per_chunk ? per_chunk : b->group - c * per_chunk;
+        if (nh > 0) attend_job(b, i, g, h0, nh, work);
     }
 }
 
-static void attend_task(void *arg, int ith, int nth) {
-    const ds_attn_batch *b = arg;
-    const int            total = b->n * b->H, per = (total + nth - 1) / nth;
-    const int            j0 = per * ith, j1 = j0 + per < total ? j0 + per : total;
-    if (j0 < j1) attend_range(b, j0, j1);
-}
-
 void ds_fast_attend(ds_model *m, const ds_attn_batch *b) {
-    ds_pool_run(m->pool, attend_task, (void *)(uintptr_t)b);
+    DS_ASSERT(b->H % b->group == 0 && (size_t)(b->p0 + b->n) <= m->sc.cap_t);
+    const attn_run r = {.b = b, .work = m->sc.fwork,
+                        .work_stride = (size_t)DS_FAST_ATTN_HEADS * m->sc.cap_t};
+    ds_pool_run(m->pool, attend_task, (void *)(uintptr_t)&r);
 }
 
 // ---- MLA, absorbed form ----

@@ -88,6 +88,7 @@ typedef struct ds_scratch {
     void  *qbuf;         // [max_cols] floats' worth: one quantized activation row
     float *fq;           // fast MLA: [H][n][C+R] assembled queries [q_abs | q_pe]
     float *fo;           // fast MLA: [H][n][C] latent attention outputs
+    float *fwork;        // fast attention: [n_threads][DS_FAST_ATTN_HEADS][T] scores
     size_t cap_n, cap_t; // capacity in tokens / cached positions
     void  *block;        // one allocation behind all of the above
 } ds_scratch;
@@ -225,6 +226,8 @@ void  ds_ggml_attend(ds_attn_mode mode, float *out, const float *q, int dk, cons
 ds_attn_mode ds_ggml_attn_mode(int n_queries);
 
 // ---- the fast path (fast.c) ----
+
+enum { DS_FAST_ATTN_HEADS = 8 }; // heads of one KV group that one attention job covers
 
 // Creates the pool and matmul context for params.kernels == FAST (frees them otherwise).
 ds_status ds_fast_init(ds_model *m);
