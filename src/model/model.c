@@ -199,15 +199,35 @@ ds_status ds_model_set_params(ds_model *m, const ds_model_params *p) {
 
 const ds_model_params *ds_model_get_params(const ds_model *m) { return &m->params; }
 
+int ds_layer_mats(ds_layer *L, ds_mat **out) {
+    ds_mat *all[DS_LAYER_MATS] = {&L->wq,       &L->wk,        &L->wv,        &L->wo,
+                                  &L->wq_a,     &L->wq_b,      &L->wq_full,   &L->wkv_a,
+                                  &L->w_uk,     &L->w_uv,      &L->ffn_gate,  &L->ffn_up,
+                                  &L->ffn_down, &L->gate_inp,  &L->gate_exps, &L->up_exps,
+                                  &L->down_exps, &L->gate_shexp, &L->up_shexp, &L->down_shexp};
+    int n = 0;
+    for (int i = 0; i < DS_LAYER_MATS; i++)
+        if (all[i]->data) out[n++] = all[i];
+    return n;
+}
+
 uint64_t ds_model_decode_bytes(const ds_model *m) {
-    uint64_t b = m->weight_bytes;
-    if (m->output.data != m->tok_embd.data) b -= m->tok_embd.mat_bytes - m->tok_embd.row_bytes;
+    // The matrices as the forward pass reads them (repacked ones at their new size); routed
+    // experts count K of E; norms and biases are noise. Old-layout w_uk/w_uv views together
+    // cover attn_kv_b once.
+    const uint64_t E = (uint64_t)m->hp.n_routed_experts, K = (uint64_t)m->hp.n_activated_experts;
+    uint64_t       b = (uint64_t)m->output.mat_bytes;
     for (int il = 0; il < m->n_trunk; il++) {
-        const ds_layer *L = &m->layers[il];
-        if (!L->moe) continue;
-        const uint64_t E = (uint64_t)m->hp.n_routed_experts, K = (uint64_t)m->hp.n_activated_experts;
-        const uint64_t per = L->gate_exps.mat_bytes + L->up_exps.mat_bytes + L->down_exps.mat_bytes;
-        b -= per * (E - K); // experts not chosen are not read
+        ds_layer *L = &m->layers[il];
+        ds_mat   *mats[DS_LAYER_MATS];
+        int       n = ds_layer_mats(L, mats);
+        for (int i = 0; i < n; i++) {
+            const ds_mat *w = mats[i];
+            uint64_t      bytes = (uint64_t)w->rows * w->row_bytes * (uint64_t)w->n_mat;
+            if (w == &L->gate_exps || w == &L->up_exps || w == &L->down_exps)
+                bytes = bytes / E * K;
+            b += bytes;
+        }
     }
     return b;
 }

@@ -110,6 +110,9 @@ struct ds_model {
     ds_scratch      sc;
     struct ds_pool *pool;       // fast path: the threads (NULL on the reference path)
     struct ds_matmul_ctx *mm;   // fast path: the matmul context on `pool` (NULL: reference)
+    ds_layer       *layers_ref; // fast path: the layers as bound, while `layers` holds views
+    ds_mat          output_ref; //   of Q5_0 weights repacked to Q8_0 (fast.c)
+    void           *repacked;   // the repacked weights (one allocation; NULL: none)
     struct ds_bound_set *bound; // tensors bound so far, during loading only
 };
 
@@ -232,6 +235,10 @@ enum { DS_FAST_ATTN_HEADS = 8 }; // heads of one KV group that one attention job
 // Creates the pool and matmul context for params.kernels == FAST (frees them otherwise).
 ds_status ds_fast_init(ds_model *m);
 void      ds_fast_free(ds_model *m);
+// The weight matrices of layer L (pointers into it), for walks over all of them: fills out
+// (at most DS_LAYER_MATS) and returns the count.
+enum { DS_LAYER_MATS = 20 };
+int ds_layer_mats(ds_layer *L, ds_mat **out);
 // Sizes the matmul scratch for n tokens (called when the model scratch grows).
 ds_status ds_fast_reserve(ds_model *m, size_t n);
 // y = W_mat x for n tokens through ds_matmul_run (shapes as ds_matmul).
