@@ -106,8 +106,9 @@ static ds_status repack(ds_model *m) {
 
 void ds_fast_free(ds_model *m) {
     ds_matmul_ctx_free(m->mm);
+    ds_matmul_ctx_free(m->mm1);
     ds_pool_free(m->pool);
-    m->mm = NULL;
+    m->mm = m->mm1 = NULL;
     m->pool = NULL;
     if (m->repacked) { // back to the views of the mapping
         memcpy(m->layers, m->layers_ref, (size_t)m->n_trunk * sizeof *m->layers);
@@ -125,7 +126,9 @@ ds_status ds_fast_init(ds_model *m) {
     ds_status st = repack(m);
     if (st == DS_OK) st = ds_pool_new(m->params.n_threads, &m->pool);
     if (st == DS_OK) st = ds_matmul_ctx_new(m->pool, (ds_cpu_level)m->params.cpu_level, &m->mm);
+    if (st == DS_OK) st = ds_matmul_ctx_new(NULL, (ds_cpu_level)m->params.cpu_level, &m->mm1);
     if (st == DS_OK) st = ds_matmul_reserve(m->mm, m->max_cols, 1);
+    if (st == DS_OK) st = ds_matmul_reserve(m->mm1, m->max_cols, 1);
     if (st != DS_OK) {
         ds_fast_free(m);
         m->params.kernels = DS_MODEL_KERNELS_REF;
@@ -134,7 +137,9 @@ ds_status ds_fast_init(ds_model *m) {
 }
 
 ds_status ds_fast_reserve(ds_model *m, size_t n) {
-    return m->mm ? ds_matmul_reserve(m->mm, m->max_cols, (int64_t)n) : DS_OK;
+    if (!m->mm) return DS_OK;
+    ds_status st = ds_matmul_reserve(m->mm, m->max_cols, (int64_t)n);
+    return st ? st : ds_matmul_reserve(m->mm1, m->max_cols, (int64_t)n);
 }
 
 // ---- products ----
@@ -146,7 +151,12 @@ void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const f
                               .mat_bytes = w->mat_bytes};
     // Scratch was reserved for the largest batch; a larger call (the decompressed MLA form
     // multiplies every cached row) may grow it, and only that can fail.
-    ds_status st = ds_matmul_run(m->mm, y, &v, mat, x, n);
+    // Products below SMALL_WORK multiply-adds (MLA's per-head W_UK / W_UV while decoding:
+    // 32 per layer) run on this thread: a pool run's hand-off and barrier cost more than
+    // they save there, and far more when the machine is loaded and a worker is descheduled.
+    enum { SMALL_WORK = 1 << 21 };
+    const bool small = w->rows * w->cols * n < SMALL_WORK;
+    ds_status  st = ds_matmul_run(small ? m->mm1 : m->mm, y, &v, mat, x, n);
     DS_ASSERT(st == DS_OK);
 }
 

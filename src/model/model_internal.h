@@ -110,6 +110,7 @@ struct ds_model {
     ds_scratch      sc;
     struct ds_pool *pool;       // fast path: the threads (NULL on the reference path)
     struct ds_matmul_ctx *mm;   // fast path: the matmul context on `pool` (NULL: reference)
+    struct ds_matmul_ctx *mm1;  // fast path: one on the calling thread, for small products
     ds_layer       *layers_ref; // fast path: the layers as bound, while `layers` holds views
     ds_mat          output_ref; //   of Q5_0 weights repacked to Q8_0 (fast.c)
     void           *repacked;   // the repacked weights (one allocation; NULL: none)
