@@ -106,9 +106,11 @@ static ds_status repack(ds_model *m) {
 
 void ds_fast_free(ds_model *m) {
     ds_matmul_ctx_free(m->mm);
-    ds_matmul_ctx_free(m->mm1);
+    for (int i = 0; m->mmt && i < m->params.n_threads; i++) ds_matmul_ctx_free(m->mmt[i]);
+    free(m->mmt);
     ds_pool_free(m->pool);
-    m->mm = m->mm1 = NULL;
+    m->mm = NULL;
+    m->mmt = NULL;
     m->pool = NULL;
     if (m->repacked) { // back to the views of the mapping
         memcpy(m->layers, m->layers_ref, (size_t)m->n_trunk * sizeof *m->layers);
@@ -126,9 +128,12 @@ ds_status ds_fast_init(ds_model *m) {
     ds_status st = repack(m);
     if (st == DS_OK) st = ds_pool_new(m->params.n_threads, &m->pool);
     if (st == DS_OK) st = ds_matmul_ctx_new(m->pool, (ds_cpu_level)m->params.cpu_level, &m->mm);
-    if (st == DS_OK) st = ds_matmul_ctx_new(NULL, (ds_cpu_level)m->params.cpu_level, &m->mm1);
     if (st == DS_OK) st = ds_matmul_reserve(m->mm, m->max_cols, 1);
-    if (st == DS_OK) st = ds_matmul_reserve(m->mm1, m->max_cols, 1);
+    if (st == DS_OK) m->mmt = ds_xcalloc((size_t)m->params.n_threads, sizeof *m->mmt);
+    for (int i = 0; st == DS_OK && i < m->params.n_threads; i++) {
+        st = ds_matmul_ctx_new(NULL, (ds_cpu_level)m->params.cpu_level, &m->mmt[i]);
+        if (st == DS_OK) st = ds_matmul_reserve(m->mmt[i], m->max_cols, DS_FAST_MOE_TOKENS);
+    }
     if (st != DS_OK) {
         ds_fast_free(m);
         m->params.kernels = DS_MODEL_KERNELS_REF;
@@ -139,16 +144,20 @@ ds_status ds_fast_init(ds_model *m) {
 ds_status ds_fast_reserve(ds_model *m, size_t n) {
     if (!m->mm) return DS_OK;
     ds_status st = ds_matmul_reserve(m->mm, m->max_cols, (int64_t)n);
-    return st ? st : ds_matmul_reserve(m->mm1, m->max_cols, (int64_t)n);
+    return st ? st : ds_matmul_reserve(m->mmt[0], m->max_cols, (int64_t)n);
 }
 
 // ---- products ----
 
+static ds_tensor_view view_of(const ds_mat *w) {
+    return (ds_tensor_view){.data = w->data, .type = w->type, .cols = w->cols, .rows = w->rows,
+                            .n_mat = w->n_mat, .row_bytes = w->row_bytes,
+                            .mat_bytes = w->mat_bytes};
+}
+
 void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
                     int64_t n) {
-    const ds_tensor_view v = {.data = w->data, .type = w->type, .cols = w->cols,
-                              .rows = w->rows, .n_mat = w->n_mat, .row_bytes = w->row_bytes,
-                              .mat_bytes = w->mat_bytes};
+    const ds_tensor_view v = view_of(w);
     // Scratch was reserved for the largest batch; a larger call (the decompressed MLA form
     // multiplies every cached row) may grow it, and only that can fail.
     // Products below SMALL_WORK multiply-adds (MLA's per-head W_UK / W_UV while decoding:
@@ -156,7 +165,7 @@ void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const f
     // they save there, and far more when the machine is loaded and a worker is descheduled.
     enum { SMALL_WORK = 1 << 21 };
     const bool small = w->rows * w->cols * n < SMALL_WORK;
-    ds_status  st = ds_matmul_run(small ? m->mm1 : m->mm, y, &v, mat, x, n);
+    ds_status  st = ds_matmul_run(small ? m->mmt[0] : m->mm, y, &v, mat, x, n);
     DS_ASSERT(st == DS_OK);
 }
 
@@ -248,6 +257,62 @@ void ds_fast_attend(ds_model *m, const ds_attn_batch *b) {
     const attn_run r = {.b = b, .work = m->sc.fwork,
                         .work_stride = (size_t)DS_FAST_ATTN_HEADS * m->sc.cap_t};
     ds_pool_run(m->pool, attend_task, (void *)(uintptr_t)&r);
+}
+
+// ---- MoE: one expert per thread for small batches ----
+
+typedef struct moe_run {
+    ds_model    *m;
+    int          il, n, n_active;
+    const float *wts;
+    int          active[DS_HPARAMS_MAX_EXPERTS]; // experts chosen by some token
+} moe_run;
+
+static void run_on(ds_matmul_ctx *ctx, float *y, const ds_mat *w, int64_t mat, const float *x,
+                   int64_t n) {
+    const ds_tensor_view v = view_of(w);
+    ds_status            st = ds_matmul_run(ctx, y, &v, mat, x, n); // reserved at init
+    DS_ASSERT(st == DS_OK);
+}
+
+static void moe_task(void *arg, int ith, int nth) {
+    const moe_run    *r = arg;
+    ds_model         *m = r->m;
+    const ds_layer   *L = &m->layers[r->il];
+    ds_scratch       *sc = &m->sc;
+    const int         K = m->hp.n_activated_experts, d = m->hp.dim;
+    const int         F = m->hp.moe_inter_dim, T = DS_FAST_MOE_TOKENS;
+    float            *xs = sc->fmoe + (size_t)ith * (size_t)T * (size_t)(2 * d + 2 * F);
+    float            *ys = xs + (size_t)T * d, *g = ys + (size_t)T * d, *u = g + (size_t)T * F;
+    ds_matmul_ctx    *ctx = m->mmt[ith];
+    for (int j = ith; j < r->n_active; j += nth) {
+        const int e = r->active[j];
+        int       slot[DS_FAST_MOE_TOKENS], cnt = 0; // slot = i * K + k: token i, choice k
+        for (int s = 0; s < r->n * K; s++)
+            if (sc->sel[s] == e) slot[cnt++] = s;
+        for (int t = 0; t < cnt; t++)
+            memcpy(xs + (size_t)t * d, sc->a + (size_t)(slot[t] / K) * d, (size_t)d * sizeof *xs);
+        run_on(ctx, g, &L->gate_exps, e, xs, cnt);
+        run_on(ctx, u, &L->up_exps, e, xs, cnt);
+        for (size_t i = 0; i < (size_t)cnt * (size_t)F; i++) g[i] = ds_silu(g[i]) * u[i];
+        run_on(ctx, ys, &L->down_exps, e, g, cnt);
+        for (int t = 0; t < cnt; t++) {
+            float       *o = sc->eo + (size_t)slot[t] * d;
+            const float *y = ys + (size_t)t * d, wt = r->wts[slot[t]];
+            for (int c = 0; c < d; c++) o[c] = y[c] * wt;
+        }
+    }
+}
+
+void ds_fast_moe_routed(ds_model *m, int il, int n, const float *wts) {
+    DS_ASSERT(n <= DS_FAST_MOE_TOKENS && m->sc.fmoe);
+    const int E = m->hp.n_routed_experts, K = m->hp.n_activated_experts;
+    moe_run   r = {.m = m, .il = il, .n = n, .wts = wts};
+    bool      used[DS_HPARAMS_MAX_EXPERTS] = {false};
+    for (int s = 0; s < n * K; s++) used[m->sc.sel[s]] = true;
+    for (int e = 0; e < E; e++)
+        if (used[e]) r.active[r.n_active++] = e;
+    ds_pool_run(m->pool, moe_task, &r);
 }
 
 // ---- MLA, absorbed form ----

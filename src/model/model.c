@@ -265,11 +265,13 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
     size_t sizes[] = {n * d, n * d, n * d, n * s.q, n * s.kv, n * s.heads, n * s.t, n * s.t,
                       T * s.cache_k, T * s.cache_v, 2 * T + 2 * s.cache_k + 64, s.cache_k,
                       n * s.route, n * K, n, n, n * d, n * d,
-                      m->params.ggml_numerics ? n * K * d : 0,
+                      m->params.ggml_numerics || m->mm ? n * K * d : 0,
                       (size_t)m->params.n_threads * (size_t)m->max_cols,
                       (size_t)DS_ACT_CHUNK * (size_t)m->max_cols, (size_t)m->max_cols,
                       fast_mla ? n * H * (C + R) : 0, fast_mla ? n * H * C : 0,
-                      m->mm ? (size_t)m->params.n_threads * DS_FAST_ATTN_HEADS * T : 0};
+                      m->mm ? (size_t)m->params.n_threads * DS_FAST_ATTN_HEADS * T : 0,
+                      fast_mla ? (size_t)m->params.n_threads * DS_FAST_MOE_TOKENS *
+                                     (2 * d + 2 * (size_t)hp->moe_inter_dim) : 0};
     enum { N_PARTS = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
     for (int i = 0; i < N_PARTS; i++) total += (sizes[i] + 15) & ~(size_t)15;
@@ -286,7 +288,7 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
                               &sc->t2, &sc->cache_k, &sc->cache_v, &sc->scores, &sc->qp, &sc->route,
                               (float **)&sc->sel, (float **)&sc->tok, &sc->tw, &sc->xs, &sc->ys,
                               &sc->eo, &sc->rowbuf, &sc->xq, (float **)&sc->qbuf, &sc->fq,
-                              &sc->fo, &sc->fwork};
+                              &sc->fo, &sc->fwork, &sc->fmoe};
     float *p = blk;
     for (int i = 0; i < N_PARTS; i++) {
         *parts[i] = p;

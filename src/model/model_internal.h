@@ -89,6 +89,7 @@ typedef struct ds_scratch {
     float *fq;           // fast MLA: [H][n][C+R] assembled queries [q_abs | q_pe]
     float *fo;           // fast MLA: [H][n][C] latent attention outputs
     float *fwork;        // fast attention: [n_threads][DS_FAST_ATTN_HEADS][T] scores
+    float *fmoe;         // fast MoE: [n_threads][DS_FAST_MOE_TOKENS][2d + 2 n_ff_exp]
     size_t cap_n, cap_t; // capacity in tokens / cached positions
     void  *block;        // one allocation behind all of the above
 } ds_scratch;
@@ -110,7 +111,8 @@ struct ds_model {
     ds_scratch      sc;
     struct ds_pool *pool;       // fast path: the threads (NULL on the reference path)
     struct ds_matmul_ctx *mm;   // fast path: the matmul context on `pool` (NULL: reference)
-    struct ds_matmul_ctx *mm1;  // fast path: one on the calling thread, for small products
+    struct ds_matmul_ctx **mmt; // fast path: [n_threads] contexts without a pool, one per
+                                //   thread of a pool task ([0]: small products on the caller)
     ds_layer       *layers_ref; // fast path: the layers as bound, while `layers` holds views
     ds_mat          output_ref; //   of Q5_0 weights repacked to Q8_0 (fast.c)
     void           *repacked;   // the repacked weights (one allocation; NULL: none)
@@ -232,6 +234,10 @@ ds_attn_mode ds_ggml_attn_mode(int n_queries);
 // ---- the fast path (fast.c) ----
 
 enum { DS_FAST_ATTN_HEADS = 8 }; // heads of one KV group that one attention job covers
+// Batches of at most this many tokens run their routed experts one expert per thread (each
+// expert's products on that thread alone, vector kernels) instead of each product split
+// over the pool: one pool run per MoE layer instead of three per expert.
+enum { DS_FAST_MOE_TOKENS = 8 };
 
 // Creates the pool and matmul context for params.kernels == FAST (frees them otherwise).
 ds_status ds_fast_init(ds_model *m);
@@ -263,6 +269,9 @@ typedef struct ds_attn_batch {
     float        scale;
 } ds_attn_batch;
 void ds_fast_attend(ds_model *m, const ds_attn_batch *b);
+// The routed experts of layer il for n <= DS_FAST_MOE_TOKENS tokens (routing done: sc->sel,
+// weights wts [n][K]): writes each routing slot's weighted output to sc->eo [n][K][d].
+void ds_fast_moe_routed(ds_model *m, int il, int n, const float *wts);
 // The absorbed MLA attention of layer il on the fast path (cache rows already loaded into
 // sc->cache_k): reads sc->q, writes sc->heads.
 void ds_fast_mla_absorbed(ds_model *m, int il, int p0, int n);

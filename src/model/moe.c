@@ -107,9 +107,12 @@ void ds_moe(ds_model *m, int il, int n) {
     // Weighted expert outputs: summed straight into o in expert order (exact), or kept per
     // routing slot in sc->eo and summed in routing order, as llama.cpp's chain of ggml_add over
     // the selected experts does (ggml_numerics; the order changes the f32 rounding).
-    const bool in_order = m->params.ggml_numerics;
+    // The fast path runs small batches one expert per thread (fast.c), into sc->eo as well.
+    const bool fast_small = m->mm && n <= DS_FAST_MOE_TOKENS;
+    const bool in_order = m->params.ggml_numerics || fast_small;
     memset(sc->o, 0, (size_t)n * d * sizeof *sc->o);
-    for (int e = 0; e < E; e++) {
+    if (fast_small) ds_fast_moe_routed(m, il, n, wts);
+    for (int e = 0; e < E && !fast_small; e++) {
         // gather the tokens routed to expert e (a token picks an expert at most once);
         // tok[j] = i * K + k: token i, routing slot k
         int cnt = 0;
