@@ -1,16 +1,10 @@
 #!/bin/sh
-# The main job of `make chat`. There is no trained default model yet, so this generates a
-# small random-weight DeepSeek-architecture model (MLA + MoE) with the project's own
-# `deepseek synth`, quantizes it, inspects it, and (once the forward pass exists) runs it.
-# Random weights mean the generated text is noise: this shows the tools, not a conversation.
+# The main job of `make chat`: talk to the model this project trained and ships
+# (models/deepseek-arith-r1.gguf, a 1.8M-parameter DeepSeek-architecture model, MLA + MoE,
+# trained by `deepseek train`; see docs/TRAINING.md). It does arithmetic and shows its
+# reasoning apart from its answer. Arguments are passed to `deepseek chat`.
 set -e
 build=${1:-build}
-bin="$build/deepseek"
-dir="$build/demo"
-mkdir -p "$dir"
-"$bin" synth --shape tiny-dsv3 --type F32 "$dir/tiny-dsv3-f32.gguf"
-"$bin" quantize "$dir/tiny-dsv3-f32.gguf" "$dir/tiny-dsv3-q4_k_m.gguf" Q4_K_M
-"$bin" inspect "$dir/tiny-dsv3-q4_k_m.gguf" | tail -n 25
-if "$bin" help run >/dev/null 2>&1; then
-    "$bin" run -m "$dir/tiny-dsv3-q4_k_m.gguf" -p "The quick brown fox" -n 16
-fi
+[ $# -gt 0 ] && shift
+echo "deepseek chat with the shipped arithmetic model. Try: What is 47 * 36?  (/help for commands)"
+exec "$build/deepseek" chat "$@"

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "commands.h"
 
@@ -57,4 +58,17 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     }
     *i += 1;
     return argv[*i];
+}
+
+// The model this project trained and ships (models/ in the source tree). The build records its
+// absolute path, so the default works from any directory; $DS_DEFAULT_MODEL overrides it.
+#ifndef DS_DEFAULT_MODEL
+#define DS_DEFAULT_MODEL "models/deepseek-arith-r1.gguf"
+#endif
+
+const char *cli_default_model(void) {
+    const char *env = getenv("DS_DEFAULT_MODEL");
+    if (env && *env) return env;
+    if (access(DS_DEFAULT_MODEL, R_OK) == 0) return DS_DEFAULT_MODEL;
+    return "models/deepseek-arith-r1.gguf"; // relative to the current directory
 }

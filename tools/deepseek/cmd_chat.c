@@ -27,7 +27,7 @@
 #include "ds/hub.h"
 
 const char cmd_chat_usage[] =
-    "usage: deepseek chat -m MODEL [-p QUESTION [--json]] [options]\n"
+    "usage: deepseek chat [-m MODEL] [-p QUESTION [--json]] [options]\n"
     "\n"
     "Talks with MODEL in the terminal: line editing and history, multi-line input, the\n"
     "model's thinking shown dimmed and the answer in normal text, and after each turn a line\n"
@@ -37,7 +37,8 @@ const char cmd_chat_usage[] =
     "With -p it answers once, for scripts: the answer on stdout, the thinking and the stats\n"
     "on stderr.\n"
     "\n"
-    "  -m MODEL            GGUF file or model name (see deepseek list)\n"
+    "  -m MODEL            GGUF file or model name (see deepseek list); default: the\n"
+    "                      shipped models/deepseek-arith-r1.gguf (or $DS_DEFAULT_MODEL)\n"
     "  -p QUESTION         answer this one question and exit\n"
     "  --json              with -p: print {\"reasoning_content\", \"content\", \"finish_reason\",\n"
     "                      \"usage\"} as the DeepSeek API names them\n"
@@ -106,7 +107,7 @@ static int parse(int argc, char **argv, chat_opts *o) {
                 return cli_usage_error("chat", "--price: %s", ds_errmsg());
         } else return cli_usage_error("chat", "bad option or value: %s %s", a, v);
     }
-    if (!o->model) return cli_usage_error("chat", "-m MODEL is required");
+    if (!o->model) o->model = cli_default_model();
     if (o->json && !o->prompt) return cli_usage_error("chat", "--json needs -p QUESTION");
     return 0;
 }

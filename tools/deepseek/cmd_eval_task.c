@@ -10,17 +10,6 @@
 #include "ds/gguf.h"
 #include "ds/train.h"
 
-#ifndef DS_DEFAULT_MODEL
-#define DS_DEFAULT_MODEL "models/deepseek-arith-r1.gguf"
-#endif
-
-const char *cli_default_model(void) {
-    const char *env = getenv("DS_DEFAULT_MODEL");
-    if (env && *env) return env;
-    if (access(DS_DEFAULT_MODEL, R_OK) == 0) return DS_DEFAULT_MODEL;
-    return "models/deepseek-arith-r1.gguf"; // relative to the current directory
-}
-
 const char cmd_eval_task_usage[] =
     "usage: deepseek eval-task [-m MODEL] [--json] [-n N] [--families LIST] [-t N] [--show]\n"
     "\n"

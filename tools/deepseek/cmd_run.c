@@ -24,14 +24,15 @@
 #include "ds/tokenizer.h"
 
 const char cmd_run_usage[] =
-    "usage: deepseek run -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
+    "usage: deepseek run [-m MODEL] -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
     "                    [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "                    [-c CTX] [--kv-type f16|f32] [--json] [--logprobs K]\n"
     "\n"
     "Continues PROMPT (raw text: no chat template; BOS added as the model says; special\n"
     "tokens such as <｜User｜> in the prompt are parsed) and prints the completion.\n"
     "\n"
-    "  -m MODEL       GGUF file (first part of a multi-part model)\n"
+    "  -m MODEL       GGUF file (first part of a multi-part model); default: the shipped\n"
+    "                 models/deepseek-arith-r1.gguf (or $DS_DEFAULT_MODEL)\n"
     "  -p PROMPT      the text to continue\n"
     "  -n N           tokens to generate (default 64); stops early at end of generation\n"
     "  --temp T       sampling temperature (default 0.8); 0 = greedy\n"
@@ -100,7 +101,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             o->kv_type = v[1] == '1' ? DS_TYPE_F16 : DS_TYPE_F32;
         else return cli_usage_error("run", "bad option or value: %s %s", a, v);
     }
-    if (!o->model || !o->prompt) return cli_usage_error("run", "-m MODEL and -p PROMPT are required");
+    if (!o->model) o->model = cli_default_model();
+    if (!o->prompt) return cli_usage_error("run", "-p PROMPT is required");
     return 0;
 }
 

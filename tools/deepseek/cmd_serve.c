@@ -16,13 +16,14 @@
 #include "ds/server.h"
 
 const char cmd_serve_usage[] =
-    "usage: deepseek serve -m MODEL [--host H] [--port P] [-c CTX] [-np N] [--api-key KEY]\n"
+    "usage: deepseek serve [-m MODEL] [--host H] [--port P] [-c CTX] [-np N] [--api-key KEY]\n"
     "                      [--cache-dir DIR] [-t THREADS] [options]\n"
     "\n"
     "Serves a model over HTTP with the DeepSeek / OpenAI API (/v1/chat/completions,\n"
     "/v1/completions, /v1/models, /health, /metrics, /tokenize, /detokenize).\n"
     "\n"
-    "  -m FILE            the GGUF model\n"
+    "  -m FILE            the GGUF model (default: the shipped models/deepseek-arith-r1.gguf,\n"
+    "                     or $DS_DEFAULT_MODEL)\n"
     "  --host H           address to bind (default 127.0.0.1)\n"
     "  --port P           port (default 8080; 0 picks a free one, printed on stderr)\n"
     "  -c N               context per slot in tokens (default: min(training, 4096))\n"
@@ -111,7 +112,7 @@ static int parse(int argc, char **argv, serve_args *a) {
 #undef INT
 #undef VALUE
     }
-    if (!a->e.model_path) return cli_usage_error(cmd, "-m MODEL is required");
+    if (!a->e.model_path) a->e.model_path = cli_default_model();
     return 0;
 }
 
