@@ -102,6 +102,15 @@ ds_kv_params ds_model_kv_params(const ds_model *m, int n_ctx, int n_seq, ds_type
 ds_status ds_model_forward(ds_model *m, ds_kv_cache *kv, int seq, const int32_t *tokens,
                            int n_tokens, bool all_logits, float *logits);
 
+// One decode step for n distinct sequences: token i is appended to sequence seqs[i] at its
+// own position; logits row i (n_vocab floats) is sequence i's. On the fast kernels the
+// FFN / MoE products and the output matrix run once over all n rows (attention and its
+// projections still run per token); on the reference kernels this is n ds_model_forward
+// calls. DS_EINVAL (the cache unchanged) for an empty batch, a sequence out of range or
+// given twice, a full context or a token id out of range.
+ds_status ds_model_forward_seqs(ds_model *m, ds_kv_cache *kv, const int *seqs,
+                                const int32_t *tokens, int n, float *logits);
+
 // ---- perplexity (as llama.cpp's perplexity tool computes it) ----
 //
 // The token list is cut into floor(n / n_ctx) non-overlapping chunks of n_ctx tokens (at

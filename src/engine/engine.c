@@ -116,6 +116,8 @@ ds_status ds_engine_new(const ds_engine_params *p, ds_engine **out) {
         st = ds_fail(DS_ENOMEM, "engine: out of memory for %d slots", p->n_slots);
         goto fail;
     }
+    e->b_seq = ds_xcalloc((size_t)p->n_slots, sizeof *e->b_seq);
+    e->b_tok = ds_xcalloc((size_t)p->n_slots, sizeof *e->b_tok);
     e->slots = ds_xcalloc((size_t)p->n_slots, sizeof *e->slots);
     for (int i = 0; i < p->n_slots; i++) e->slots[i].id = i;
     e->st.n_slots   = p->n_slots;
@@ -485,21 +487,29 @@ static void prefill(ds_engine *e, engine_slot *s) {
 
 // One decode step for every slot in `batch`. This is the place where a forward pass over
 // several sequences at once will go; for now each sequence is one forward call.
+// One ds_model_forward_seqs call for all generating slots, so each weight matrix the fast
+// path batches is read once per turn rather than once per slot.
 static void decode_batch(ds_engine *e, engine_slot **batch, int n) {
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        engine_slot *s  = batch[i];
-        float       *lg = e->logits + (size_t)s->id * (size_t)e->n_vocab;
+        engine_slot *s = batch[i];
         if (ds_kv_cache_seq_len(e->kv, s->id) >= e->n_ctx) {
             gen_finish(e, s->req, DS_FINISH_LENGTH);
             slot_release(e, s);
             continue;
         }
-        if (ds_model_forward(e->model, e->kv, s->id, &s->next, 1, false, lg)) {
-            slot_fail(e, s);
-            continue;
-        }
-        append_cached(s, &s->next, 1);
-        after_logits(e, s, lg);
+        batch[k]   = s;
+        e->b_seq[k] = s->id;
+        e->b_tok[k] = s->next;
+        k++;
+    }
+    if (k > 0 && ds_model_forward_seqs(e->model, e->kv, e->b_seq, e->b_tok, k, e->logits)) {
+        for (int i = 0; i < k; i++) slot_fail(e, batch[i]);
+        k = 0;
+    }
+    for (int i = 0; i < k; i++) {
+        append_cached(batch[i], &e->b_tok[i], 1);
+        after_logits(e, batch[i], e->logits + (size_t)i * (size_t)e->n_vocab);
     }
     e->st.decode_steps++;
     e->st.decode_slot_tokens += (uint64_t)n;
@@ -618,6 +628,8 @@ void ds_engine_free(ds_engine *e) {
     free(e->slots);
     disk_cache_close(&e->disk);
     free(e->logits);
+    free(e->b_seq);
+    free(e->b_tok);
     ds_kv_cache_free(e->kv);
     ds_tokenizer_free(e->tok);
     ds_model_free(e->model);

@@ -119,7 +119,9 @@ struct ds_engine {
     ds_chat_format   format;
     char             name[128];
     int              n_ctx, n_vocab;
-    float           *logits; // n_slots * n_vocab
+    float           *logits; // n_slots * n_vocab; decode_batch: row j = the batch's slot j
+    int             *b_seq;  // decode_batch: [n_slots] sequences (slot ids) and next tokens
+    int32_t         *b_tok;
 
     pthread_t       thread;
     pthread_mutex_t mu;

@@ -361,3 +361,71 @@ ds_status ds_model_forward(ds_model *m, ds_kv_cache *kv, int seq, const int32_t 
                      (size_t)m->n_vocab);
     return DS_OK;
 }
+
+// The fast path: per layer, attention runs token by token (each with its own sequence and
+// position; its projections are products of one row), then the FFN / MoE products of all n
+// rows run as one batch, and so does the output matrix: the trunk's FFN weights and the
+// output matrix are read once per call instead of once per sequence.
+// Positions come from the cache, whose lengths change only at the end.
+static void forward_seqs_fast(ds_model *m, ds_kv_cache *kv, const int *seqs,
+                              const int32_t *tokens, int n, float *logits) {
+#define P0(i) ds_kv_cache_seq_len(kv, seqs[i])
+    ds_scratch *sc = &m->sc;
+    const int   d  = m->hp.dim;
+    for (int i = 0; i < n; i++) ds_mat_row(&m->tok_embd, 0, tokens[i], sc->x + (size_t)i * d);
+    for (int il = 0; il < m->n_trunk; il++) {
+        const ds_layer *L = &m->layers[il];
+        for (int i = 0; i < n; i++) { // the attention block reads row 0 of a, writes row 0 of o
+            float *xi = sc->x + (size_t)i * d;
+            norm_rows(m, sc->a, xi, &L->attn_norm, 1);
+            if (m->hp.arch == DS_ARCH_DEEPSEEK2) ds_mla_attention(m, il, kv, seqs[i], P0(i), 1);
+            else ds_llama_attention(m, il, kv, seqs[i], P0(i), 1);
+            add_rows(xi, sc->o, (size_t)d);
+        }
+        norm_rows(m, sc->a, sc->x, &L->ffn_norm, n);
+        if (L->moe) ds_moe(m, il, n);
+        else ds_ffn(m, sc->o, sc->a, &L->ffn_gate, &L->ffn_up, &L->ffn_down, 0, n, false);
+        add_rows(sc->x, sc->o, (size_t)n * d);
+    }
+    for (int i = 0; i < n; i++) {
+        ds_status st = ds_kv_cache_seq_set_len(kv, seqs[i], P0(i) + 1);
+        DS_ASSERT(st == DS_OK);
+    }
+    norm_rows(m, sc->a, sc->x, &m->output_norm, n);
+    ds_matmul(m, logits, &m->output, 0, sc->a, n);
+    if (m->output_bias.data)
+        for (int i = 0; i < n; i++)
+            add_rows(logits + (size_t)i * m->n_vocab, ds_mat_f32(&m->output_bias),
+                     (size_t)m->n_vocab);
+}
+
+ds_status ds_model_forward_seqs(ds_model *m, ds_kv_cache *kv, const int *seqs,
+                                const int32_t *tokens, int n, float *logits) {
+    const ds_kv_params *kp = ds_kv_cache_params(kv);
+    if (n <= 0) return ds_fail(DS_EINVAL, "forward_seqs: empty batch");
+    if (n > kp->n_seq) return ds_fail(DS_EINVAL, "forward_seqs: %d sequences > %d", n, kp->n_seq);
+    ds_status st = DS_OK;
+    for (int i = 0; i < n && !st; i++) {
+        if (seqs[i] < 0 || seqs[i] >= kp->n_seq)
+            st = ds_fail(DS_EINVAL, "forward_seqs: sequence %d out of range [0, %d)", seqs[i],
+                         kp->n_seq);
+        for (int j = 0; j < i && !st; j++)
+            if (seqs[j] == seqs[i])
+                st = ds_fail(DS_EINVAL, "forward_seqs: sequence %d given twice", seqs[i]);
+        if (st) break;
+        if (ds_kv_cache_seq_len(kv, seqs[i]) >= kp->n_ctx)
+            st = ds_fail(DS_EINVAL, "forward_seqs: sequence %d: context full (%d)", seqs[i],
+                         kp->n_ctx);
+        else if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            st = ds_fail(DS_EINVAL, "forward_seqs: token id %d out of range [0, %d)", tokens[i],
+                         m->n_vocab);
+    }
+    if (!st && m->mm) st = reserve(m, (size_t)n, (size_t)kp->n_ctx);
+    if (!st && m->mm) forward_seqs_fast(m, kv, seqs, tokens, n, logits);
+    // The reference path: one ds_model_forward per sequence (checked above, so none fails
+    // on its input and the cache is never left half updated by bad input).
+    for (int i = 0; i < n && !st && !m->mm; i++)
+        st = ds_model_forward(m, kv, seqs[i], &tokens[i], 1, false,
+                              logits + (size_t)i * (size_t)m->n_vocab);
+    return st;
+}
