@@ -38,6 +38,10 @@ typedef enum ds_synth_template {
     DS_SYNTH_TEMPLATE_V2,  // DeepSeek-V2(-Lite)-Chat: "User: ...\n\nAssistant: ..." (§7.4)
 } ds_synth_template;
 
+// The chat template text written as tokenizer.chat_template for `t` (static, never freed).
+// The trainer writes the same R1 template into the models it trains.
+const char *ds_synth_chat_template(ds_synth_template t);
+
 // One model shape. Field names follow ds_hparams (DeepSeek-V3's ModelArgs). Zero means
 // "absent" where the comment says so; the key is then not written, as the converter does.
 typedef struct ds_synth_shape {

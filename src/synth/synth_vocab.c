@@ -82,6 +82,10 @@ static const char template_v2[] =
     "{% elif message['role'] == 'system' %}{{ message['content'] + '\\n\\n' }}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 
+const char *ds_synth_chat_template(ds_synth_template t) {
+    return t == DS_SYNTH_TEMPLATE_V2 ? template_v2 : template_r1;
+}
+
 // ---- special tokens per family ----
 
 typedef struct special {
@@ -342,8 +346,7 @@ static void add_tokenizer(ds_gguf_writer *w, const ds_synth_shape *s) {
     ds_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)f.pad);
     ds_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
     ds_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", false);
-    ds_gguf_writer_set_str(w, "tokenizer.chat_template",
-                           s->chat_template == DS_SYNTH_TEMPLATE_V2 ? template_v2 : template_r1);
+    ds_gguf_writer_set_str(w, "tokenizer.chat_template", ds_synth_chat_template(s->chat_template));
     vocab_free(&v);
 }
 

@@ -54,4 +54,3 @@ struct ds_tws {
 
 ds_status ds_tmodel_alloc(const ds_train_config *c, ds_tmodel **out); // zero weights
 uint64_t  ds_train_rand(uint64_t *s);
-extern const char ds_train_chat_template[];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../train_internal.h"
+#include "ds/synth.h"
 #include "ds/alloc.h"
 #include "ds/gguf.h"
 
@@ -115,7 +116,7 @@ ds_status ds_train_write_vocab(const char *path) {
     ds_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 1);
     ds_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
     ds_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", false);
-    ds_gguf_writer_set_str(w, "tokenizer.chat_template", ds_train_chat_template);
+    ds_gguf_writer_set_str(w, "tokenizer.chat_template", ds_synth_chat_template(DS_SYNTH_TEMPLATE_R1));
     ds_status st = ds_gguf_writer_write(w, path);
     ds_gguf_writer_free(w);
     for (size_t i = 0; i < tok.n; i++) free(tok.s[i]);
