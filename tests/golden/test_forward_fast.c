@@ -240,25 +240,16 @@ static void run_model(const model_case *mc) {
     json_decref(ref);
 }
 
-#define MODEL_TEST(i)                                                                              \
-    static void test_model_##i(void **state) {                                                     \
-        (void)state;                                                                               \
-        run_model(&models[i]);                                                                     \
-    }
-MODEL_TEST(0)
-MODEL_TEST(1)
-MODEL_TEST(2)
-MODEL_TEST(3)
-MODEL_TEST(4)
-MODEL_TEST(5)
-MODEL_TEST(6)
+// One cmocka test per model case; the case travels in the test's state.
+static void test_model(void **state) { run_model(*state); }
+
+#define MODEL_CASE(i) cmocka_unit_test_prestate(test_model, (void *)&models[i])
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_model_0), cmocka_unit_test(test_model_1),
-        cmocka_unit_test(test_model_2), cmocka_unit_test(test_model_3),
-        cmocka_unit_test(test_model_4), cmocka_unit_test(test_model_5),
-        cmocka_unit_test(test_model_6),
+        MODEL_CASE(0), MODEL_CASE(1), MODEL_CASE(2), MODEL_CASE(3),
+        MODEL_CASE(4), MODEL_CASE(5), MODEL_CASE(6),
     };
+    _Static_assert(sizeof models / sizeof models[0] == 7, "register every model case above");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
