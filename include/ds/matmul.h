@@ -72,3 +72,35 @@ bool ds_matmul_type_has_kernel(const ds_matmul_ctx *ctx, ds_type t);
 // overlap x. DS_ENOMEM only when the scratch had to grow and could not.
 ds_status ds_matmul_run(ds_matmul_ctx *ctx, float *y, const ds_tensor_view *w, int64_t mat,
                         const float *x, int64_t n_tokens);
+
+// ---- several products in one pool run ----
+//
+// A decode token issues one ds_matmul_run per weight matrix, and each is a pool hand-off
+// plus (for quantized activations) a barrier. Products that read the same x (Q, K and V;
+// an FFN's gate and up) can share one run: x is quantized once and the rows of all the
+// weights are split over the threads by bytes. Results are those of separate
+// ds_matmul_run calls, bit for bit (the same kernels see the same rows).
+
+enum { DS_MATMUL_MAX_PARTS = 4 };
+
+// One product of a ds_matmul_run_multi: y = W[mat]·x, y of n_tokens rows of w->rows floats.
+typedef struct ds_matmul_part {
+    float                *y;
+    const ds_tensor_view *w;
+    int64_t               mat;
+} ds_matmul_part;
+
+// y_i = W_i[mat_i]·x for n_parts (1..DS_MATMUL_MAX_PARTS) weights of the same cols (the
+// preconditions of ds_matmul_run hold for each; the y_i do not overlap x or each other).
+// Weights whose activation types differ, or without an integer kernel, run one by one.
+ds_status ds_matmul_run_multi(ds_matmul_ctx *ctx, const ds_matmul_part *parts, int n_parts,
+                              const float *x, int64_t n_tokens);
+
+// The gated unit of a SwiGLU FFN in one pass: y[t][r] = act(G[mat]·x)[t][r] · (U[mat]·x)[t][r]
+// with G and U of the same shape; tmp (n_tokens x rows floats, not overlapping y or x) holds
+// U's products. Each thread computes the same rows of both and combines them while they are
+// in cache, so the FFN's first half is one pool run. Equal to two ds_matmul_run calls
+// followed by the elementwise product.
+ds_status ds_matmul_run_glu(ds_matmul_ctx *ctx, float *y, float *tmp, const ds_tensor_view *gate,
+                            const ds_tensor_view *up, int64_t mat, const float *x,
+                            int64_t n_tokens, float (*act)(float));

@@ -155,17 +155,41 @@ static ds_tensor_view view_of(const ds_mat *w) {
                             .mat_bytes = w->mat_bytes};
 }
 
+// Products below SMALL_WORK multiply-adds (MLA's per-head W_UK / W_UV while decoding: 32 per
+// layer) run on this thread: a pool run's hand-off costs more than it saves there, and far
+// more when the machine is loaded and a worker is descheduled.
+enum { SMALL_WORK = 1 << 21 };
+
 void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
                     int64_t n) {
     const ds_tensor_view v = view_of(w);
     // Scratch was reserved for the largest batch; a larger call (the decompressed MLA form
     // multiplies every cached row) may grow it, and only that can fail.
-    // Products below SMALL_WORK multiply-adds (MLA's per-head W_UK / W_UV while decoding:
-    // 32 per layer) run on this thread: a pool run's hand-off and barrier cost more than
-    // they save there, and far more when the machine is loaded and a worker is descheduled.
-    enum { SMALL_WORK = 1 << 21 };
     const bool small = w->rows * w->cols * n < SMALL_WORK;
     ds_status  st = ds_matmul_run(small ? m->mmt[0] : m->mm, y, &v, mat, x, n);
+    DS_ASSERT(st == DS_OK);
+}
+
+void ds_fast_matmul_multi(ds_model *m, const ds_fast_part *parts, int n_parts, const float *x,
+                          int64_t n) {
+    DS_ASSERT(n_parts >= 1 && n_parts <= DS_MATMUL_MAX_PARTS);
+    ds_tensor_view v[DS_MATMUL_MAX_PARTS];
+    ds_matmul_part p[DS_MATMUL_MAX_PARTS];
+    int64_t        work = 0;
+    for (int i = 0; i < n_parts; i++) {
+        v[i] = view_of(parts[i].w);
+        p[i] = (ds_matmul_part){.y = parts[i].y, .w = &v[i], .mat = parts[i].mat};
+        work += parts[i].w->rows * parts[i].w->cols * n;
+    }
+    ds_status st = ds_matmul_run_multi(work < SMALL_WORK ? m->mmt[0] : m->mm, p, n_parts, x, n);
+    DS_ASSERT(st == DS_OK);
+}
+
+void ds_fast_glu(ds_model *m, float *y, float *tmp, const ds_mat *gate, const ds_mat *up,
+                 int64_t mat, const float *x, int64_t n, float (*act)(float)) {
+    const ds_tensor_view g = view_of(gate), u = view_of(up);
+    const bool           small = 2 * gate->rows * gate->cols * n < SMALL_WORK;
+    ds_status st = ds_matmul_run_glu(small ? m->mmt[0] : m->mm, y, tmp, &g, &u, mat, x, n, act);
     DS_ASSERT(st == DS_OK);
 }
 
@@ -292,9 +316,9 @@ static void moe_task(void *arg, int ith, int nth) {
             if (sc->sel[s] == e) slot[cnt++] = s;
         for (int t = 0; t < cnt; t++)
             memcpy(xs + (size_t)t * d, sc->a + (size_t)(slot[t] / K) * d, (size_t)d * sizeof *xs);
-        run_on(ctx, g, &L->gate_exps, e, xs, cnt);
-        run_on(ctx, u, &L->up_exps, e, xs, cnt);
-        for (size_t i = 0; i < (size_t)cnt * (size_t)F; i++) g[i] = ds_silu(g[i]) * u[i];
+        const ds_tensor_view gv = view_of(&L->gate_exps), uv = view_of(&L->up_exps);
+        ds_status st = ds_matmul_run_glu(ctx, g, u, &gv, &uv, e, xs, cnt, ds_silu);
+        DS_ASSERT(st == DS_OK);
         run_on(ctx, ys, &L->down_exps, e, g, cnt);
         for (int t = 0; t < cnt; t++) {
             float       *o = sc->eo + (size_t)slot[t] * d;

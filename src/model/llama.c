@@ -61,9 +61,14 @@ void ds_llama_attention(ds_model *m, int il, ds_kv_cache *kv, int seq, int p0, i
 
     // Projections for the whole batch: q [n][qw], k [n][kw] (in sc->kv), v [n][kw] (in t1).
     float *q = sc->q, *k = sc->kv, *v = sc->t1;
-    ds_matmul(m, q, &L->wq, 0, sc->a, n);
-    ds_matmul(m, k, &L->wk, 0, sc->a, n);
-    ds_matmul(m, v, &L->wv, 0, sc->a, n);
+    if (m->mm) { // fast path: the three products in one pool run
+        const ds_fast_part p[3] = {{q, &L->wq, 0}, {k, &L->wk, 0}, {v, &L->wv, 0}};
+        ds_fast_matmul_multi(m, p, 3, sc->a, n);
+    } else {
+        ds_matmul(m, q, &L->wq, 0, sc->a, n);
+        ds_matmul(m, k, &L->wk, 0, sc->a, n);
+        ds_matmul(m, v, &L->wv, 0, sc->a, n);
+    }
     add_bias(q, &L->bq, qw, n);
     add_bias(k, &L->bk, kw, n);
     add_bias(v, &L->bv, kw, n);

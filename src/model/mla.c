@@ -30,17 +30,24 @@ static void project(ds_model *m, int il, int p0, int n) {
     const int         H = hp->n_heads, C = hp->kv_lora_rank, R = hp->qk_rope_head_dim;
     const int         Dk = hp->qk_nope_head_dim + R, Dn = hp->qk_nope_head_dim;
 
+    // Both products of `a` first (the fast path runs them in one pool run): q_a [n][q_lora]
+    // in t1 (or q [n][H*Dk]), kv [n][C+R].
+    const ds_mat *wq = hp->q_lora_rank > 0 ? &L->wq_a : &L->wq_full;
+    float        *yq = hp->q_lora_rank > 0 ? sc->t1 : sc->q;
+    if (m->mm) {
+        const ds_fast_part p[2] = {{yq, wq, 0}, {sc->kv, &L->wkv_a, 0}};
+        ds_fast_matmul_multi(m, p, 2, sc->a, n);
+    } else {
+        ds_matmul(m, yq, wq, 0, sc->a, n);
+        ds_matmul(m, sc->kv, &L->wkv_a, 0, sc->a, n);
+    }
     if (hp->q_lora_rank > 0) {
         const int64_t ql = hp->q_lora_rank;
-        ds_matmul(m, sc->t1, &L->wq_a, 0, sc->a, n); // [n][q_lora]
         for (int i = 0; i < n; i++)
             ds_model_rmsnorm(m, sc->t1 + (size_t)i * ql, sc->t1 + (size_t)i * ql,
                              ds_mat_f32(&L->q_a_norm), ql);
         ds_matmul(m, sc->q, &L->wq_b, 0, sc->t1, n);
-    } else {
-        ds_matmul(m, sc->q, &L->wq_full, 0, sc->a, n);
     }
-    ds_matmul(m, sc->kv, &L->wkv_a, 0, sc->a, n); // [n][C+R]
 
     float cs[2 * 512];
     for (int i = 0; i < n; i++) {

@@ -251,6 +251,17 @@ ds_status ds_fast_reserve(ds_model *m, size_t n);
 // y = W_mat x for n tokens through ds_matmul_run (shapes as ds_matmul).
 void ds_fast_matmul(ds_model *m, float *y, const ds_mat *w, int64_t mat, const float *x,
                     int64_t n);
+// Products that read the same x in one pool run (ds_matmul_run_multi): y_i = W_i[mat_i] x.
+typedef struct ds_fast_part {
+    float        *y;
+    const ds_mat *w;
+    int64_t       mat;
+} ds_fast_part;
+void ds_fast_matmul_multi(ds_model *m, const ds_fast_part *parts, int n_parts, const float *x,
+                          int64_t n);
+// y = act(gate_mat x) * (up_mat x) in one pool run (ds_matmul_run_glu); tmp: n x rows floats.
+void ds_fast_glu(ds_model *m, float *y, float *tmp, const ds_mat *gate, const ds_mat *up,
+                 int64_t mat, const float *x, int64_t n, float (*act)(float));
 
 // A batch of attention problems, one per (query token i < n, head h < H), split over the pool:
 //   out_{i,h} = sum_{t < p0+i+1} softmax_t(scale * q_{i,h} . k_{g,t}) v_{g,t},  g = h / group

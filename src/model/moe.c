@@ -25,9 +25,13 @@ void ds_ffn(ds_model *m, float *out, const float *in, const ds_mat *gate, const 
     void (*mm)(ds_model *, float *, const ds_mat *, int64_t, const float *, int64_t) =
         expert ? ds_matmul_rows : ds_matmul;
     float (*silu)(float) = m->params.ggml_numerics ? ds_ggml_silu : ds_silu;
-    mm(m, sc->t1, gate, mat, in, n); // [n][F]
-    mm(m, sc->t2, up, mat, in, n);   // [n][F]
-    for (int64_t i = 0; i < (int64_t)n * F; i++) sc->t1[i] = silu(sc->t1[i]) * sc->t2[i];
+    if (m->mm) { // fast path: gate, up and silu(gate) * up in one pool run
+        ds_fast_glu(m, sc->t1, sc->t2, gate, up, mat, in, n, silu);
+    } else {
+        mm(m, sc->t1, gate, mat, in, n); // [n][F]
+        mm(m, sc->t2, up, mat, in, n);   // [n][F]
+        for (int64_t i = 0; i < (int64_t)n * F; i++) sc->t1[i] = silu(sc->t1[i]) * sc->t2[i];
+    }
     mm(m, out, down, mat, sc->t1, n); // [n][d]
 }
 
