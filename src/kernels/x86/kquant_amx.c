@@ -1,15 +1,24 @@
 // kquant_amx.c - AMX-INT8 kernels for Q4_K and Q5_K weights times Q8_K activations, for
 // batches of 16 or more tokens; smaller batches go to the AVX-512 kernels.
 //
-// Per super-block (256 elements) and tile of 16 weight rows, the 8 sub-blocks of 32 nibbles
-// are rearranged into 8 B tiles (VNNI layout, unsigned bytes 0..15): one gathered dword of
-// qs holds 4 elements of sub-block 2c in its low nibbles and 4 of sub-block 2c+1 in its high
-// ones (Q5_K adds its 5th bit from a gathered qh dword). For each tile of 16 tokens, TDPBSUD (signed activations x unsigned weights) gives
-// the exact Σ q·a of one sub-block for all 16x16 (token, row) pairs; the int32 result is
-// multiplied by the rows' 6-bit scales (vpmulld) and summed over the sub-blocks in int32.
-// The mins enter through the activation bsums, Σ_j mn[n][j]·bsum32[m][j], with vpdpwssd.
-// Then, as in the reference (src/kernels/ref/dot_k.c), each super-block adds
-// d_a·(d_w·sumi − dmin_w·summ) in f32.
+// The reference (src/kernels/ref/dot_k.c) needs per super-block and (token, row)
+// sumi = Σ_j sc_j·Σ_{l in j} q_l·a_l with a 6-bit scale sc_j per 32-element sub-block j.
+// Multiplying each sub-block's tile product by its scale in vector registers (8 tile
+// stores and 128 vector multiplies per super-block) left the tile unit idle most of the
+// time. Instead the scale goes into the weight bytes while packing: with sc = 2^s·sh + sl
+// (s = 4 for Q4_K: q <= 15, sl <= 15, sh <= 3; s = 3 for Q5_K: q <= 31, sl, sh <= 7) both
+// q·sl and q·sh fit an unsigned byte, so two B tiles per 64 elements (q·sl, q·sh) give,
+// summed over the whole super-block in two C tiles, sumi = C_lo + 2^s·C_hi exactly
+// (|C_lo| <= 256·128·225, no overflow). The products are one vpmullw per 64 bytes: each
+// 16-bit lane holds two bytes whose products stay below 256, so no carry crosses bytes.
+// The mins enter through the activation bsums, Σ_j mn_j·(bsum[2j] + bsum[2j+1]), one
+// vpdpwssd per sub-block with the raw bsum dword broadcast from memory. Then, as in the
+// reference, each super-block adds d_a·(d_w·sumi − dmin_w·summ) in f32.
+//
+// B layout (VNNI): chunk k (elements 64k..64k+63 = sub-blocks 2k, 2k+1), tile row kk holds
+// elements 4kk..4kk+3 of the chunk for the 16 rows; a gathered dword of qs at 32k + 4kk
+// has 4 elements of sub-block 2k in its low nibbles (tile row kk) and 4 of sub-block 2k+1
+// in its high nibbles (tile row kk + 8). Q5_K adds its 5th bit from a gathered qh dword.
 #include "kernels/x86/amx_util.h"
 #include "kernels/x86/avx2_util.h"
 #include "kernels/x86/x86.h"
@@ -18,90 +27,104 @@
 
 #include "ds/quant.h"
 
-enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, SUB = 32 };
+enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, B_TILE = 256 };
 
-
-// One super-block of up to 16 rows, unpacked: B tiles, scales and mins with rows in lanes.
+// One super-block of up to 16 rows, packed.
 typedef struct q4k_pack {
-    int32_t bt[8][SUB / 4 * TILE_N]; // sub-block j: B[kk][n] = 4 bytes of row n
-    int32_t sc[8][TILE_N];           // scale of sub-block j for row n
-    int32_t mn2[4][TILE_N];          // mins of sub-blocks 2p, 2p+1 as two int16 in one lane
+    int32_t blo[4][B_TILE]; // chunk k: B tile of q·sl
+    int32_t bhi[4][B_TILE]; // chunk k: B tile of q·sh
+    int32_t mn2[8][TILE_N]; // min of sub-block j for row n, in both int16 halves
     float   d[TILE_N], dmin[TILE_N];
 } q4k_pack;
 
+// Byte j (0..3) of every dword, as a dword.
+static inline __m512i byte_of(__m512i v, int j) {
+    return _mm512_and_si512(_mm512_srli_epi32(v, 8 * j), _mm512_set1_epi32(0xFF));
+}
+
+// A 16-bit value of each dword in both of its 16-bit halves.
+static inline __m512i dup16(__m512i v) { return _mm512_or_si512(v, _mm512_slli_epi32(v, 16)); }
+
 static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, int q5,
                             q4k_pack *p) {
-    __mmask16     live = amx_live(nr);
-    __m512i       rows = amx_row_offsets(wrb);
-    const char   *base = w + (size_t)i * (q5 ? sizeof(ds_block_q5_k) : sizeof(ds_block_q4_k));
-    const char   *qs = base + (q5 ? offsetof(ds_block_q5_k, qs) : offsetof(ds_block_q4_k, qs));
-    const __m512i m4 = _mm512_set1_epi8(0xF), one = _mm512_set1_epi8(1);
-    for (int kk = 0; kk < SUB / 4; kk++) {
-        __m512i h = q5 ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows,
+    const __mmask16 live = amx_live(nr);
+    const __m512i   rows = amx_row_offsets(wrb), z = _mm512_setzero_si512();
+    const size_t    bb = q5 ? sizeof(ds_block_q5_k) : sizeof(ds_block_q4_k);
+    const char     *base = w + (size_t)i * bb;
+    const char     *qs = base + (q5 ? offsetof(ds_block_q5_k, qs) : offsetof(ds_block_q4_k, qs));
+    const char     *sp = base + offsetof(ds_block_q4_k, scales); // same offset in Q5_K
+    // Scales and mins (ds_scale_min_k4), as bytes 0..3 of 4 dwords: sc 0-3, sc 4-7, mn 0-3, mn 4-7.
+    __m512i s0 = _mm512_mask_i32gather_epi32(z, live, rows, sp, 1);
+    __m512i s1 = _mm512_mask_i32gather_epi32(z, live, rows, sp + 4, 1);
+    __m512i s2 = _mm512_mask_i32gather_epi32(z, live, rows, sp + 8, 1);
+    const __m512i m6 = _mm512_set1_epi8(0x3F), m4 = _mm512_set1_epi8(0xF),
+                  m30 = _mm512_set1_epi8(0x30);
+    __m512i sc4[2], mn4[2];
+    sc4[0] = _mm512_and_si512(s0, m6);
+    mn4[0] = _mm512_and_si512(s1, m6);
+    sc4[1] = _mm512_or_si512(_mm512_and_si512(s2, m4),
+                             _mm512_and_si512(_mm512_srli_epi32(s0, 2), m30));
+    mn4[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4),
+                             _mm512_and_si512(_mm512_srli_epi32(s1, 2), m30));
+    const int     sbits = q5 ? 3 : 4;
+    const __m512i lmask = _mm512_set1_epi32((1 << sbits) - 1);
+    __m512i       sl[8], sh[8];
+    for (int j = 0; j < 8; j++) {
+        __m512i sc = byte_of(sc4[j / 4], j % 4);
+        sl[j] = dup16(_mm512_and_si512(sc, lmask));
+        sh[j] = dup16(_mm512_srli_epi32(sc, sbits));
+        _mm512_storeu_si512(p->mn2[j], dup16(byte_of(mn4[j / 4], j % 4)));
+    }
+    const __m512i one = _mm512_set1_epi8(1);
+    for (int kk = 0; kk < 8; kk++) {
+        __m512i h = q5 ? _mm512_mask_i32gather_epi32(z, live, rows,
                                                      base + offsetof(ds_block_q5_k, qh) + 4 * kk, 1)
-                       : _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows,
-                                                    qs + 32 * c + 4 * kk, 1);
+                       : z;
+        for (int k = 0; k < 4; k++) {
+            __m512i v = _mm512_mask_i32gather_epi32(z, live, rows, qs + 32 * k + 4 * kk, 1);
             __m512i lo = _mm512_and_si512(v, m4);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             if (q5) {
-                __m512i h0 = _mm512_and_si512(_mm512_srli_epi32(h, 2 * c), one);
-                __m512i h1 = _mm512_and_si512(_mm512_srli_epi32(h, 2 * c + 1), one);
+                __m512i h0 = _mm512_and_si512(_mm512_srli_epi32(h, 2 * k), one);
+                __m512i h1 = _mm512_and_si512(_mm512_srli_epi32(h, 2 * k + 1), one);
                 lo = _mm512_or_si512(lo, _mm512_slli_epi32(h0, 4));
                 hi = _mm512_or_si512(hi, _mm512_slli_epi32(h1, 4));
             }
-            _mm512_storeu_si512(p->bt[2 * c] + kk * TILE_N, lo);
-            _mm512_storeu_si512(p->bt[2 * c + 1] + kk * TILE_N, hi);
+            _mm512_storeu_si512(p->blo[k] + kk * TILE_N, _mm512_mullo_epi16(lo, sl[2 * k]));
+            _mm512_storeu_si512(p->bhi[k] + kk * TILE_N, _mm512_mullo_epi16(lo, sh[2 * k]));
+            _mm512_storeu_si512(p->blo[k] + (kk + 8) * TILE_N,
+                                _mm512_mullo_epi16(hi, sl[2 * k + 1]));
+            _mm512_storeu_si512(p->bhi[k] + (kk + 8) * TILE_N,
+                                _mm512_mullo_epi16(hi, sh[2 * k + 1]));
         }
     }
-    __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows, base, 1);
+    __m512i dd = _mm512_mask_i32gather_epi32(z, live, rows, base, 1);
     _mm512_storeu_ps(p->d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)));
     _mm512_storeu_ps(p->dmin, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))));
-    for (int n = 0; n < TILE_N; n++) {
-        uint8_t sc[8] = {0}, mn[8] = {0};
-        if (n < nr) {
-            const uint8_t *q = (const uint8_t *)base + (size_t)n * wrb + 4;
-            for (int j = 0; j < 8; j++) {
-                if (j < 4) {
-                    sc[j] = q[j] & 63, mn[j] = q[j + 4] & 63;
-                } else {
-                    sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-                    mn[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-                }
-            }
-        }
-        for (int j = 0; j < 8; j++) p->sc[j][n] = sc[j];
-        for (int jp = 0; jp < 4; jp++) p->mn2[jp][n] = mn[2 * jp] | (int32_t)mn[2 * jp + 1] << 16;
-    }
 }
 
-// Adds one super-block of 16 tokens (activation blocks at `at`, row stride arb) x 16 rows.
-static void tile_superblock(const q4k_pack *p, const char *at, size_t arb, float acc[][TILE_N]) {
-    __m512i sumi[TILE_M];
-    int32_t c[TILE_M][TILE_N];
-    for (int m = 0; m < TILE_M; m++) sumi[m] = _mm512_setzero_si512();
-    for (int j = 0; j < 8; j++) {
-        _tile_zero(0);
-        _tile_loadd(1, at + offsetof(ds_block_q8_k, qs) + SUB * j, (long)arb);
-        _tile_loadd(2, p->bt[j], TILE_N * 4);
-        _tile_dpbsud(0, 1, 2);
-        _tile_stored(0, c, TILE_N * 4);
-        __m512i sc = _mm512_loadu_si512(p->sc[j]);
-        for (int m = 0; m < TILE_M; m++)
-            sumi[m] = _mm512_add_epi32(sumi[m], _mm512_mullo_epi32(_mm512_loadu_si512(c[m]), sc));
-    }
-    __m512 d = _mm512_loadu_ps(p->d), dmin = _mm512_loadu_ps(p->dmin);
+// acc[m][n] += d_a·(d_w·sumi − dmin_w·summ) for the 16 tokens of one tile (activation
+// blocks of this super-block at `at`), from its two C tiles.
+X86_INLINE void epilogue(const q4k_pack *p, int sbits, int32_t c[2][TILE_M][TILE_N],
+                     const char *at, size_t arb, float acc[][TILE_N]) {
+    const __m512 d = _mm512_loadu_ps(p->d), dmin = _mm512_loadu_ps(p->dmin);
+    __m512i      mn2[8];
+    for (int j = 0; j < 8; j++) mn2[j] = _mm512_loadu_si512(p->mn2[j]);
     for (int m = 0; m < TILE_M; m++) {
         const ds_block_q8_k *b = (const ds_block_q8_k *)(at + (size_t)m * arb);
-        __m512i              summ = _mm512_setzero_si512();
-        for (int jp = 0; jp < 4; jp++) {
-            int32_t s0 = b->bsums[4 * jp] + b->bsums[4 * jp + 1];
-            int32_t s1 = b->bsums[4 * jp + 2] + b->bsums[4 * jp + 3];
-            __m512i bs = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)s1 << 16));
-            summ = _mm512_dpwssd_epi32(summ, _mm512_loadu_si512(p->mn2[jp]), bs);
+        // Two chains of 4 dependent vpdpwssd instead of one of 8.
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j += 2) {
+            int32_t bs0, bs1;
+            memcpy(&bs0, &b->bsums[2 * j], sizeof bs0);
+            memcpy(&bs1, &b->bsums[2 * j + 2], sizeof bs1);
+            s0 = _mm512_dpwssd_epi32(s0, mn2[j], _mm512_set1_epi32(bs0));
+            s1 = _mm512_dpwssd_epi32(s1, mn2[j + 1], _mm512_set1_epi32(bs1));
         }
-        __m512 v = _mm512_fmsub_ps(d, _mm512_cvtepi32_ps(sumi[m]),
+        __m512i summ = _mm512_add_epi32(s0, s1);
+        __m512i sumi = _mm512_add_epi32(_mm512_loadu_si512(c[0][m]),
+                                        _mm512_slli_epi32(_mm512_loadu_si512(c[1][m]), sbits));
+        __m512 v = _mm512_fmsub_ps(d, _mm512_cvtepi32_ps(sumi),
                                    _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ)));
         _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(b->d), v, _mm512_loadu_ps(acc[m])));
     }
@@ -116,10 +139,11 @@ static void gemm_k45(int q5, int64_t n, float *restrict y, size_t ys, const void
         (q5 ? ds_gemm_q5_k_avx512 : ds_gemm_q4_k_avx512)(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
-    amx_configure(SUB);
+    amx_configure_full();
     const int64_t nb = n / DS_QK_K;
-    const int     n_tiles = (int)(nt_amx / TILE_M);
+    const int     n_tiles = (int)(nt_amx / TILE_M), sbits = q5 ? 3 : 4;
     q4k_pack      p;
+    int32_t       c[2][2][TILE_M][TILE_N];
     for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
         int   rows = nr - r0 < TILE_N ? (int)(nr - r0) : TILE_N;
         float acc[MAX_TILES][TILE_M][TILE_N];
@@ -127,10 +151,15 @@ static void gemm_k45(int q5, int64_t n, float *restrict y, size_t ys, const void
         const char *wr = (const char *)w + (size_t)r0 * wrb;
         for (int64_t i = 0; i < nb; i++) {
             pack_superblock(wr, wrb, i, rows, q5, &p);
-            for (int tt = 0; tt < n_tiles; tt++)
-                tile_superblock(&p, (const char *)a + (size_t)tt * TILE_M * arb +
-                                        (size_t)i * sizeof(ds_block_q8_k),
-                                arb, acc[tt]);
+            const char *ai = (const char *)a + (size_t)i * sizeof(ds_block_q8_k);
+            for (int tt = 0; tt < n_tiles; tt += 2) {
+                const char *a0 = ai + (size_t)tt * TILE_M * arb;
+                const char *a1 = tt + 1 < n_tiles ? a0 + TILE_M * arb : NULL;
+                const size_t qo = offsetof(ds_block_q8_k, qs);
+                amx_superblock_split(p.blo[0], p.bhi[0], a0 + qo, a1 ? a1 + qo : NULL, arb, 0, c);
+                epilogue(&p, sbits, c[0], a0, arb, acc[tt]);
+                if (a1) epilogue(&p, sbits, c[1], a1, arb, acc[tt + 1]);
+            }
         }
         for (int tt = 0; tt < n_tiles; tt++)
             for (int m = 0; m < TILE_M; m++)
