@@ -1,99 +1,111 @@
 // q6_k_amx.c - AMX-INT8 kernel for Q6_K weights times Q8_K activations, for batches of 16
 // or more tokens; smaller batches go to the AVX-512 kernel.
 //
-// Q6_K has a signed 8-bit scale per 16 elements, so each tile product reduces 16 bytes
-// (tile config k = 16) and a super-block takes 16 of them. The weights go into the B tiles
-// as their unsigned 6-bit codes (0..63, TDPBSUD: signed activations x unsigned weights);
-// the −32 of every code comes back through the activation bsums, which are sums over exactly
-// these 16-element groups: Σ_s sc[n][s]·32·bsum[m][s], with vpdpwssd. Codes are rebuilt from
-// gathered dwords: ql gives the low 4 bits (low nibbles for groups 0-1 of a half, high
-// nibbles for groups 2-3), qh the top 2 (bits 2g..2g+1). The int32 sums over the 16 groups
-// and one f32 step per super-block follow the reference (src/kernels/ref/dot_k.c).
+// Q6_K has a signed 8-bit scale per 16 elements. Reducing 16 bytes per tile product and
+// scaling each result in vector registers (16 tile stores and 256 vector multiplies per
+// super-block) left the tile unit idle. Instead the packed weight of element l of group s
+// is the whole product p = sc_s·(q_l − 32) (|p| <= 128·32 = 4096), split into its low byte
+// (unsigned, 0..255) and its high byte (signed, −16..16): p = lo + 256·hi. Two B tiles per
+// 64 elements, TDPBSUD for lo and TDPBSSD for hi, summed over the super-block in two C
+// tiles, give sumi = C_lo + 256·C_hi exactly, with the −32 offset already inside, so the
+// activation bsums are not needed. The products are two vpmaddubsw per 64 codes (even
+// bytes, odd bytes) with the scale in the matching byte of each 16-bit lane. One f32 step
+// per super-block then follows the reference (src/kernels/ref/dot_k.c).
+//
+// Codes are rebuilt from gathered dwords: for half h and dword kq of a 32-element group,
+// ql[64h + 4kq] gives the low 4 bits of groups g = 0 (low nibbles) and 2 (high nibbles),
+// ql[64h + 32 + 4kq] of groups 1 and 3, qh[32h + 4kq] the top 2 bits (bits 2g, 2g+1).
+// Chunk k = 2h + g/2 of 64 elements holds group g = 2(k%2) in tile rows kq and group g + 1
+// in rows 8 + kq (VNNI layout, one dword = 4 elements of one row).
 #include "kernels/x86/amx_util.h"
 #include "kernels/x86/avx2_util.h"
 #include "kernels/x86/x86.h"
 
+#include <string.h>
+
 #include "ds/quant.h"
 
-enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, GROUP = 16 };
+enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, B_TILE = 256 };
 
-// One super-block of up to 16 rows, unpacked.
+// One super-block of up to 16 rows, packed.
 typedef struct q6k_pack {
-    int32_t bt[16][GROUP / 4 * TILE_N]; // group s (elements 16s..16s+15): B tile
-    int32_t sc[16][TILE_N];             // scale of group s for row n
-    int32_t sc2[8][TILE_N];             // scales of groups 2p, 2p+1 as two int16 per lane
+    int32_t blo[4][B_TILE]; // chunk k: B tile of the low bytes of sc·(q − 32)
+    int32_t bhi[4][B_TILE]; // chunk k: B tile of the high bytes
     float   d[TILE_N];
 } q6k_pack;
 
+// The scale of one 16-element group for the 16 rows, ready for pack_codes.
+typedef struct q6k_scale {
+    __m512i even, odd; // sc in byte 0 (even) or byte 1 (odd) of each 16-bit lane, else 0
+    __m512i off;       // 32·sc in each 16-bit lane
+} q6k_scale;
+
+static inline q6k_scale scale_of(__m512i sc4, int j) {
+    __m512i   b = _mm512_and_si512(_mm512_srli_epi32(sc4, 8 * j), _mm512_set1_epi32(0xFF));
+    q6k_scale s;
+    s.even = _mm512_or_si512(b, _mm512_slli_epi32(b, 16));
+    s.odd = _mm512_slli_epi16(s.even, 8);
+    s.off = _mm512_slli_epi16(_mm512_srai_epi16(s.odd, 8), 5);
+    return s;
+}
+
+// Stores the low and high bytes of sc·(q − 32) for 64 codes q (0..63, unsigned bytes).
+static inline void pack_codes(__m512i q, const q6k_scale *s, int32_t *lo, int32_t *hi) {
+    const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
+    __m512i pe = _mm512_sub_epi16(_mm512_maddubs_epi16(q, s->even), s->off);
+    __m512i po = _mm512_sub_epi16(_mm512_maddubs_epi16(q, s->odd), s->off);
+    _mm512_storeu_si512(lo, _mm512_mask_blend_epi8(odd, pe, _mm512_slli_epi16(po, 8)));
+    _mm512_storeu_si512(hi, _mm512_mask_blend_epi8(odd, _mm512_srli_epi16(pe, 8), po));
+}
+
 static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, q6k_pack *p) {
-    __mmask16     live = amx_live(nr);
-    __m512i       rows = amx_row_offsets(wrb);
-    const char   *base = w + (size_t)i * sizeof(ds_block_q6_k);
-    const __m512i m4 = _mm512_set1_epi8(0xF), m2 = _mm512_set1_epi8(3);
+    const __mmask16 live = amx_live(nr);
+    const __m512i   rows = amx_row_offsets(wrb), z = _mm512_setzero_si512();
+    const char     *base = w + (size_t)i * sizeof(ds_block_q6_k);
+    const char     *ql = base + offsetof(ds_block_q6_k, ql), *qh = base + offsetof(ds_block_q6_k, qh);
+    const char     *sp = base + offsetof(ds_block_q6_k, scales);
+    const __m512i   m4 = _mm512_set1_epi8(0xF), m2 = _mm512_set1_epi8(3);
+    __m512i         sc4[4];
+    for (int j = 0; j < 4; j++) sc4[j] = _mm512_mask_i32gather_epi32(z, live, rows, sp + 4 * j, 1);
     for (int h = 0; h < 2; h++) {
-        for (int half = 0; half < 2; half++) {
-            for (int kk = 0; kk < GROUP / 4; kk++) {
-                int     l = 16 * half + 4 * kk;
-                __m512i z = _mm512_setzero_si512();
-                __m512i l0 = _mm512_mask_i32gather_epi32(
-                    z, live, rows, base + offsetof(ds_block_q6_k, ql) + 64 * h + l, 1);
-                __m512i l1 = _mm512_mask_i32gather_epi32(
-                    z, live, rows, base + offsetof(ds_block_q6_k, ql) + 64 * h + 32 + l, 1);
-                __m512i qh = _mm512_mask_i32gather_epi32(
-                    z, live, rows, base + offsetof(ds_block_q6_k, qh) + 32 * h + l, 1);
+        for (int half = 0; half < 2; half++) { // elements 0..15 or 16..31 of each group
+            q6k_scale sc[4];                    // groups g = 0..3: scale index 8h + 2g + half
+            for (int g = 0; g < 4; g++) {
+                int s = 8 * h + 2 * g + half;
+                sc[g] = scale_of(sc4[s / 4], s % 4);
+            }
+            for (int kq = 4 * half; kq < 4 * half + 4; kq++) {
+                __m512i l0 = _mm512_mask_i32gather_epi32(z, live, rows, ql + 64 * h + 4 * kq, 1);
+                __m512i l1 = _mm512_mask_i32gather_epi32(z, live, rows, ql + 64 * h + 32 + 4 * kq, 1);
+                __m512i hb = _mm512_mask_i32gather_epi32(z, live, rows, qh + 32 * h + 4 * kq, 1);
                 for (int g = 0; g < 4; g++) {
                     __m512i lo = g & 1 ? l1 : l0;
                     lo = g & 2 ? _mm512_and_si512(_mm512_srli_epi32(lo, 4), m4)
                                : _mm512_and_si512(lo, m4);
-                    __m512i hi = _mm512_and_si512(_mm512_srli_epi32(qh, 2 * g), m2);
+                    __m512i hi = _mm512_and_si512(_mm512_srli_epi32(hb, 2 * g), m2);
                     __m512i q = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 4));
-                    int     s = 8 * h + 2 * g + half;
-                    _mm512_storeu_si512(p->bt[s] + kk * TILE_N, q);
+                    int     k = 2 * h + g / 2, row = 8 * (g % 2) + kq;
+                    pack_codes(q, &sc[g], p->blo[k] + row * TILE_N, p->bhi[k] + row * TILE_N);
                 }
             }
         }
     }
-    __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows,
-                                             base + offsetof(ds_block_q6_k, scales) + 14, 1);
-    // bytes 14..17 of scales+: scales[14], scales[15], d (2 bytes): d is the top half.
+    // Bytes 14..17 of scales+: scales[14], scales[15], d (2 bytes): d is the top half (a
+    // gather at d itself would read 2 bytes past the last block).
+    __m512i dd = _mm512_mask_i32gather_epi32(z, live, rows, sp + 14, 1);
     _mm512_storeu_ps(p->d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))));
-    for (int n = 0; n < TILE_N; n++) {
-        const int8_t *sc = n < nr ? (const int8_t *)(base + (size_t)n * wrb +
-                                                     offsetof(ds_block_q6_k, scales))
-                                  : NULL;
-        for (int s = 0; s < 16; s++) p->sc[s][n] = sc ? sc[s] : 0;
-        for (int sp = 0; sp < 8; sp++)
-            p->sc2[sp][n] = (int32_t)((uint32_t)(uint16_t)p->sc[2 * sp][n] |
-                                      (uint32_t)(uint16_t)p->sc[2 * sp + 1][n] << 16);
-    }
 }
 
-// Adds one super-block of 16 tokens x 16 rows into acc.
-static void tile_superblock(const q6k_pack *p, const char *at, size_t arb, float acc[][TILE_N]) {
-    __m512i sumi[TILE_M];
-    int32_t c[TILE_M][TILE_N];
-    for (int m = 0; m < TILE_M; m++) sumi[m] = _mm512_setzero_si512();
-    for (int s = 0; s < 16; s++) {
-        _tile_zero(0);
-        _tile_loadd(1, at + offsetof(ds_block_q8_k, qs) + GROUP * s, (long)arb);
-        _tile_loadd(2, p->bt[s], TILE_N * 4);
-        _tile_dpbsud(0, 1, 2);
-        _tile_stored(0, c, TILE_N * 4);
-        __m512i sc = _mm512_loadu_si512(p->sc[s]);
-        for (int m = 0; m < TILE_M; m++)
-            sumi[m] = _mm512_add_epi32(sumi[m], _mm512_mullo_epi32(_mm512_loadu_si512(c[m]), sc));
-    }
-    __m512 d = _mm512_loadu_ps(p->d);
+// acc[m][n] += d_a·d_w·sumi for the 16 tokens of one tile (activation blocks of this
+// super-block at `at`), from its two C tiles.
+X86_INLINE void epilogue(const q6k_pack *p, int32_t c[2][TILE_M][TILE_N], const char *at,
+                         size_t arb, float acc[][TILE_N]) {
+    const __m512 d = _mm512_loadu_ps(p->d);
     for (int m = 0; m < TILE_M; m++) {
         const ds_block_q8_k *b = (const ds_block_q8_k *)(at + (size_t)m * arb);
-        __m512i              off = _mm512_setzero_si512();
-        for (int sp = 0; sp < 8; sp++) {
-            __m512i bs = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)b->bsums[2 * sp] |
-                                                     (uint32_t)(uint16_t)b->bsums[2 * sp + 1] << 16));
-            off = _mm512_dpwssd_epi32(off, _mm512_loadu_si512(p->sc2[sp]), bs);
-        }
-        __m512i v = _mm512_sub_epi32(sumi[m], _mm512_slli_epi32(off, 5));
-        __m512  f = _mm512_mul_ps(d, _mm512_cvtepi32_ps(v));
+        __m512i sumi = _mm512_add_epi32(_mm512_loadu_si512(c[0][m]),
+                                        _mm512_slli_epi32(_mm512_loadu_si512(c[1][m]), 8));
+        __m512  f = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi));
         _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(b->d), f, _mm512_loadu_ps(acc[m])));
     }
 }
@@ -105,10 +117,12 @@ DS_X86_GEMM(ds_gemm_q6_k_amx) {
         ds_gemm_q6_k_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
-    amx_configure(GROUP);
+    amx_configure_full();
     const int64_t nb = n / DS_QK_K;
     const int     n_tiles = (int)(nt_amx / TILE_M);
+    const size_t  qo = offsetof(ds_block_q8_k, qs);
     q6k_pack      p;
+    int32_t       c[2][2][TILE_M][TILE_N];
     for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
         int   rows = nr - r0 < TILE_N ? (int)(nr - r0) : TILE_N;
         float acc[MAX_TILES][TILE_M][TILE_N];
@@ -116,10 +130,14 @@ DS_X86_GEMM(ds_gemm_q6_k_amx) {
         const char *wr = (const char *)w + (size_t)r0 * wrb;
         for (int64_t i = 0; i < nb; i++) {
             pack_superblock(wr, wrb, i, rows, &p);
-            for (int tt = 0; tt < n_tiles; tt++)
-                tile_superblock(&p, (const char *)a + (size_t)tt * TILE_M * arb +
-                                        (size_t)i * sizeof(ds_block_q8_k),
-                                arb, acc[tt]);
+            const char *ai = (const char *)a + (size_t)i * sizeof(ds_block_q8_k);
+            for (int tt = 0; tt < n_tiles; tt += 2) {
+                const char *a0 = ai + (size_t)tt * TILE_M * arb;
+                const char *a1 = tt + 1 < n_tiles ? a0 + TILE_M * arb : NULL;
+                amx_superblock_split(p.blo[0], p.bhi[0], a0 + qo, a1 ? a1 + qo : NULL, arb, 1, c);
+                epilogue(&p, c[0], a0, arb, acc[tt]);
+                if (a1) epilogue(&p, c[1], a1, arb, acc[tt + 1]);
+            }
         }
         for (int tt = 0; tt < n_tiles; tt++)
             for (int m = 0; m < TILE_M; m++)
