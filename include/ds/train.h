@@ -284,9 +284,13 @@ ds_status ds_train_grpo(ds_tmodel *m, const ds_tmodel *ref, const ds_tokenizer *
                         const ds_train_params *p);
 
 // Held-out accuracy per family of the model in `g` (greedy decoding with the inference code).
+enum { DS_EVAL_WRONG_KEPT = 8 };
 typedef struct ds_eval_result {
     int n[DS_TASK_COUNT], correct[DS_TASK_COUNT], well_formed[DS_TASK_COUNT];
     char example[DS_TASK_COUNT][1536]; // the first reply of each family, as generated
+    // the first DS_EVAL_WRONG_KEPT wrong replies of each family (n_wrong_kept[f] of them)
+    int  n_wrong_kept[DS_TASK_COUNT];
+    char wrong[DS_TASK_COUNT][DS_EVAL_WRONG_KEPT][1536];
 } ds_eval_result;
 
 // Evaluates up to n_per_family distinct held-out problems of each family with want[f] set

@@ -170,6 +170,11 @@ ds_status ds_eval_tasks(const ds_gguf *g, const bool *want, int n_per_family, in
         if (!out->n[f])
             snprintf(out->example[f], sizeof out->example[f], "Q: %s\n<think>\n%s",
                      c.jobs[i].task.prompt, c.jobs[i].reply);
+        if (!c.jobs[i].correct && out->n_wrong_kept[f] < DS_EVAL_WRONG_KEPT) {
+            char *w = out->wrong[f][out->n_wrong_kept[f]++];
+            snprintf(w, sizeof out->wrong[f][0], "Q: %s (answer %ld)\n<think>\n%s",
+                     c.jobs[i].task.prompt, c.jobs[i].task.answer, c.jobs[i].reply);
+        }
         out->n[f]++;
         out->correct[f] += c.jobs[i].correct;
         out->well_formed[f] += c.jobs[i].well_formed;

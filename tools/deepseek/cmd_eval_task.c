@@ -11,7 +11,7 @@
 #include "ds/train.h"
 
 const char cmd_eval_task_usage[] =
-    "usage: deepseek eval-task [-m MODEL] [--json] [-n N] [--families LIST] [-t N] [--show]\n"
+    "usage: deepseek eval-task [-m MODEL] [--json] [-n N] [--families LIST] [-t N] [--show] [--wrong N]\n"
     "\n"
     "Greedy-decodes held-out arithmetic problems (never seen in training) and prints the\n"
     "accuracy per task family: add, sub (up to 3 digits), mul2x1, mul2x2, cmp, word.\n"
@@ -22,12 +22,13 @@ const char cmd_eval_task_usage[] =
     "  --families LIST  comma-separated subset\n"
     "  -t N             threads (default 2)\n"
     "  --seed N         which held-out problems are drawn (default 1)\n"
-    "  --show           print one reply per family, reasoning included\n";
+    "  --show           print one reply per family, reasoning included\n"
+    "  --wrong N        print up to N wrong replies per family (at most 8)\n";
 
 int cmd_eval_task(int argc, char **argv) {
     const char *cmd = "eval-task", *model = NULL;
     bool        json = false, show = false, want[DS_TASK_COUNT];
-    int64_t     n = 200, threads = 2, seed = 1;
+    int64_t     n = 200, threads = 2, seed = 1, wrong = 0;
     for (int f = 0; f < DS_TASK_COUNT; f++) want[f] = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -38,6 +39,7 @@ int cmd_eval_task(int argc, char **argv) {
         else if (!strcmp(a, "-n") && cli_parse_int(v, 1, 100000, &n)) {}
         else if (!strcmp(a, "-t") && cli_parse_int(v, 1, 64, &threads)) {}
         else if (!strcmp(a, "--seed") && cli_parse_int(v, 0, INT64_MAX, &seed)) {}
+        else if (!strcmp(a, "--wrong") && cli_parse_int(v, 0, DS_EVAL_WRONG_KEPT, &wrong)) {}
         else if (!strcmp(a, "--families")) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", v);
@@ -91,6 +93,10 @@ int cmd_eval_task(int argc, char **argv) {
             for (int f = 0; f < DS_TASK_COUNT; f++)
                 if (want[f] && r->n[f])
                     printf("\n--- %s ---\n%s\n", ds_task_family_name((ds_task_family)f), r->example[f]);
+        for (int f = 0; f < DS_TASK_COUNT; f++)
+            for (int k = 0; want[f] && k < r->n_wrong_kept[f] && k < wrong; k++)
+                printf("\n--- %s, wrong %d ---\n%s\n", ds_task_family_name((ds_task_family)f),
+                       k + 1, r->wrong[f][k]);
     }
     free(r);
     return 0;
