@@ -26,7 +26,7 @@ const char cmd_train_usage[] =
     "  --lr X           peak learning rate (default 2e-3 SFT, 5e-5 GRPO)\n"
     "  --beta X         GRPO KL penalty (default 0.02)\n"
     "  --temperature X  GRPO sampling temperature (default 1.0)\n"
-    "  --warmup N       warm-up steps (default 5%% of --steps)\n"
+    "  --warmup N       warm-up steps (default 5% of --steps)\n"
     "  --mix LIST       family weights, e.g. add=1,sub=1,mul2x1=1,mul2x2=2,cmp=0.5,word=0.5\n"
     "  --size NAME      tiny | small (default small; ignored with --init)\n"
     "  --save-every N   also write OUT every N steps (default 500)\n"
