@@ -12,6 +12,7 @@
 // pass over the thread's rows, each weight byte read once.
 #include "ds/matmul.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,11 @@ enum {
     // (a few microseconds) instead of a share followed by a barrier: decode products then
     // need no synchronisation but the pool run's own.
     OWN_QUANT_TOKENS = 4,
+    // With several threads, 1/DYN_SHARE of a run's weight bytes is handed out at run time
+    // in about DYN_GRAINS grains per thread of at least DYN_MIN_GRAIN bytes.
+    DYN_SHARE = 4,
+    DYN_GRAINS = 4,
+    DYN_MIN_GRAIN = 16384,
 };
 
 struct ds_matmul_ctx {
@@ -33,6 +39,7 @@ struct ds_matmul_ctx {
     const ds_kernel_table *kt;
     void                  *scratch; // quantized activations, then per-thread f32 row buffers
     size_t                 scratch_bytes;
+    _Atomic size_t         next; // the grain counter of the current run
 };
 
 // One weight of a run: its kernel, rows and outputs (y [n_tokens][rows]).
@@ -72,6 +79,10 @@ typedef struct mm_task {
     int                  n_seg;
     size_t               total; // bytes of all segments
     float              (*act)(float); // glu: the gate's activation
+    size_t               dyn_start; // bytes [0, dyn_start) are split evenly over the threads,
+    size_t               grain;     // the rest handed out in grains of this many (0: none)
+    size_t               n_grains;
+    _Atomic size_t      *next;      // the next grain
     ds_pool             *pool;
 } mm_task;
 
@@ -85,6 +96,7 @@ ds_status ds_matmul_ctx_new(ds_pool *pool, ds_cpu_level level, ds_matmul_ctx **o
     ds_matmul_ctx *c = ds_xcalloc(1, sizeof *c);
     c->pool = pool;
     c->kt = kt;
+    atomic_init(&c->next, 0);
     *out = c;
     return DS_OK;
 }
@@ -186,19 +198,29 @@ static void gemm_rows(const mm_task *t, const mm_seg *s, const char *a, int64_t 
     }
 }
 
-// This thread's rows of segment s: the ROW_CHUNKs whose first byte (counted over the whole
-// run) lies in its byte range, so each weight's rows stay with the same thread every call.
-static void seg_range(const mm_task *t, const mm_seg *s, int ith, int nth, int64_t *r0,
-                      int64_t *r1) {
-    const size_t  lo = t->total * (size_t)ith / (size_t)nth;
-    const size_t  hi = t->total * (size_t)(ith + 1) / (size_t)nth;
+// Rows of segment s whose ROW_CHUNK starts at a byte (counted over the whole run) in
+// [lo, hi): ranges that partition the run's bytes give every chunk to exactly one of them.
+static void seg_range(const mm_seg *s, size_t lo, size_t hi, int64_t *r0, int64_t *r1) {
     const int64_t chunks = (s->rows + ROW_CHUNK - 1) / ROW_CHUNK;
-    int64_t       c0 = lo <= s->base ? 0 : (int64_t)((lo - s->base + s->chunk_bytes - 1) / s->chunk_bytes);
-    int64_t       c1 = hi <= s->base ? 0 : (int64_t)((hi - s->base + s->chunk_bytes - 1) / s->chunk_bytes);
+    const size_t  cb = s->chunk_bytes;
+    int64_t       c0 = lo <= s->base ? 0 : (int64_t)((lo - s->base + cb - 1) / cb);
+    int64_t       c1 = hi <= s->base ? 0 : (int64_t)((hi - s->base + cb - 1) / cb);
     if (c0 > chunks) c0 = chunks;
     if (c1 > chunks) c1 = chunks;
     *r0 = c0 * ROW_CHUNK;
     *r1 = c1 * ROW_CHUNK < s->rows ? c1 * ROW_CHUNK : s->rows;
+}
+
+// The products of the run's bytes [lo, hi).
+static void run_range(const mm_task *t, const char *a, size_t lo, size_t hi, int ith) {
+    for (int i = 0; i < t->n_seg; i++) {
+        const mm_seg *s = &t->seg[i];
+        int64_t       r0, r1;
+        seg_range(s, lo, hi, &r0, &r1);
+        if (r0 >= r1) continue;
+        if (s->m[0].gemm) gemm_rows(t, s, a, r0, r1);
+        else dequant_rows(t, s, r0, r1, ith);
+    }
 }
 
 static void mm_thread(void *arg, int ith, int nth) {
@@ -212,13 +234,13 @@ static void mm_thread(void *arg, int ith, int nth) {
         quantize_share(t, ith, nth);
         ds_pool_barrier(t->pool);
     }
-    for (int i = 0; i < t->n_seg; i++) {
-        const mm_seg *s = &t->seg[i];
-        int64_t       r0, r1;
-        seg_range(t, s, ith, nth, &r0, &r1);
-        if (r0 >= r1) continue;
-        if (s->m[0].gemm) gemm_rows(t, s, a, r0, r1);
-        else dequant_rows(t, s, r0, r1, ith);
+    // A fixed share first (the same rows every call), then grains of the rest to whichever
+    // thread is free: one that the OS delays, or that gets less bandwidth, holds up no one.
+    const size_t st = t->dyn_start;
+    run_range(t, a, st * (size_t)ith / (size_t)nth, st * (size_t)(ith + 1) / (size_t)nth, ith);
+    for (size_t g; t->grain && (g = atomic_fetch_add(t->next, 1)) < t->n_grains;) {
+        const size_t lo = st + g * t->grain, hi = lo + t->grain;
+        run_range(t, a, lo, hi < t->total ? hi : t->total, ith);
     }
 }
 
@@ -276,6 +298,21 @@ static void add_seg(ds_matmul_ctx *ctx, mm_task *t, const ds_tensor_view *w, int
     t->total += s->chunk_bytes * (size_t)((w->rows + ROW_CHUNK - 1) / ROW_CHUNK);
 }
 
+// Splits the run's bytes into the even share and the grains, and runs it on the pool.
+static void launch(ds_matmul_ctx *ctx, mm_task *t) {
+    const size_t nth = (size_t)ds_pool_n_threads(ctx->pool);
+    size_t       dyn = nth > 1 ? t->total / DYN_SHARE : 0;
+    size_t       grain = dyn / (nth * DYN_GRAINS);
+    if (grain < DYN_MIN_GRAIN) grain = DYN_MIN_GRAIN;
+    if (dyn < 2 * grain) dyn = 0;
+    t->dyn_start = t->total - dyn;
+    t->grain = dyn ? grain : 0;
+    t->n_grains = dyn ? (dyn + grain - 1) / grain : 0;
+    atomic_store(&ctx->next, 0);
+    t->next = &ctx->next;
+    ds_pool_run(ctx->pool, mm_thread, t);
+}
+
 ds_status ds_matmul_run(ds_matmul_ctx *ctx, float *y, const ds_tensor_view *w, int64_t mat,
                         const float *x, int64_t n_tokens) {
     DS_ASSERT(n_tokens >= 1);
@@ -284,7 +321,7 @@ ds_status ds_matmul_run(ds_matmul_ctx *ctx, float *y, const ds_tensor_view *w, i
     ds_status st = task_init(ctx, &t, w, x, n_tokens);
     if (st != DS_OK) return st;
     add_seg(ctx, &t, w, mat, y, NULL, NULL);
-    ds_pool_run(ctx->pool, mm_thread, &t);
+    launch(ctx, &t);
     return DS_OK;
 }
 
@@ -316,7 +353,7 @@ ds_status ds_matmul_run_multi(ds_matmul_ctx *ctx, const ds_matmul_part *parts, i
     ds_status st = task_init(ctx, &t, parts[0].w, x, n_tokens);
     if (st != DS_OK) return st;
     for (int i = 0; i < n_parts; i++) add_seg(ctx, &t, parts[i].w, parts[i].mat, parts[i].y, NULL, NULL);
-    ds_pool_run(ctx->pool, mm_thread, &t);
+    launch(ctx, &t);
     return DS_OK;
 }
 
@@ -340,6 +377,6 @@ ds_status ds_matmul_run_glu(ds_matmul_ctx *ctx, float *y, float *tmp, const ds_t
     if (st != DS_OK) return st;
     t.act = act;
     add_seg(ctx, &t, gate, mat, y, up, tmp);
-    ds_pool_run(ctx->pool, mm_thread, &t);
+    launch(ctx, &t);
     return DS_OK;
 }
