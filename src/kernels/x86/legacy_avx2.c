@@ -11,28 +11,41 @@
 
 #include "ds/quant.h"
 
+// One block of weights times N activation rows into acc[0..N).
+X86_INLINE void q8_0_block(const ds_block_q8_0 *x, const ds_block_q8_0 *const *y, int64_t i,
+                           __m256 *acc, int N) {
+    x86_prefetch(&x[i], sizeof x[i]);
+    __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+    __m256i ax = _mm256_sign_epi8(qx, qx);
+    float   dx = x86_fp16(x[i].d);
+    for (int t = 0; t < N; t++) {
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[t][i].qs);
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(qy, qx)),
+                                      _mm256_set1_epi16(1));
+        __m256 d = _mm256_set1_ps(dx * x86_fp16(y[t][i].d));
+        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+    }
+}
+
 X86_INLINE void rowdot_q8_0(int64_t n, const void *w, const void *const *a, float *out, int N) {
     const ds_block_q8_0 *x = w;
     const ds_block_q8_0 *y[4];
-    __m256               acc[4];
+    // Two accumulator sets for one or two rows: a block is a few instructions, and a single
+    // chain of FMAs (4 cycles each) would set the pace of decode.
+    __m256 acc[2][4];
     for (int t = 0; t < N; t++) {
         y[t] = a[t];
-        acc[t] = _mm256_setzero_ps();
+        acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     }
-    for (int64_t i = 0; i < n / DS_QK8_0; i++) {
-        x86_prefetch(&x[i], sizeof x[i]);
-        __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        __m256i ax = _mm256_sign_epi8(qx, qx);
-        float   dx = x86_fp16(x[i].d);
-        for (int t = 0; t < N; t++) {
-            __m256i qy = _mm256_loadu_si256((const __m256i *)y[t][i].qs);
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(qy, qx)),
-                                          _mm256_set1_epi16(1));
-            __m256 d = _mm256_set1_ps(dx * x86_fp16(y[t][i].d));
-            acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+    const int64_t nb = n / DS_QK8_0;
+    int64_t       i = 0;
+    if (N <= 2)
+        for (; i + 2 <= nb; i += 2) {
+            q8_0_block(x, y, i, acc[0], N);
+            q8_0_block(x, y, i + 1, acc[1], N);
         }
-    }
-    for (int t = 0; t < N; t++) out[t] = x86_hsum_ps(acc[t]);
+    for (; i < nb; i++) q8_0_block(x, y, i, acc[0], N);
+    for (int t = 0; t < N; t++) out[t] = x86_hsum_ps(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
 X86_ROWDOT_VARIANTS(rowdot_q8_0);
 
