@@ -96,11 +96,14 @@ typedef struct ds_matmul_part {
 ds_status ds_matmul_run_multi(ds_matmul_ctx *ctx, const ds_matmul_part *parts, int n_parts,
                               const float *x, int64_t n_tokens);
 
+// The gate of a gated unit over n values: g[i] = act(g[i]) · u[i] (SiLU for SwiGLU).
+typedef void (*ds_glu_fn)(float *g, const float *u, int64_t n);
+
 // The gated unit of a SwiGLU FFN in one pass: y[t][r] = act(G[mat]·x)[t][r] · (U[mat]·x)[t][r]
-// with G and U of the same shape; tmp (n_tokens x rows floats, not overlapping y or x) holds
-// U's products. Each thread computes the same rows of both and combines them while they are
-// in cache, so the FFN's first half is one pool run. Equal to two ds_matmul_run calls
-// followed by the elementwise product.
+// (glu applies act and the product) with G and U of the same shape; tmp (n_tokens x rows
+// floats, not overlapping y or x) holds U's products. Each thread computes the same rows of
+// both and combines them while they are in cache, so the FFN's first half is one pool run.
+// Equal to two ds_matmul_run calls followed by glu over the whole result.
 ds_status ds_matmul_run_glu(ds_matmul_ctx *ctx, float *y, float *tmp, const ds_tensor_view *gate,
                             const ds_tensor_view *up, int64_t mat, const float *x,
-                            int64_t n_tokens, float (*act)(float));
+                            int64_t n_tokens, ds_glu_fn glu);

@@ -78,7 +78,7 @@ typedef struct mm_task {
     mm_seg               seg[DS_MATMUL_MAX_PARTS];
     int                  n_seg;
     size_t               total; // bytes of all segments
-    float              (*act)(float); // glu: the gate's activation
+    ds_glu_fn            glu;  // a glu pair's gate
     size_t               dyn_start; // bytes [0, dyn_start) are split evenly over the threads,
     size_t               grain;     // the rest handed out in grains of this many (0: none)
     size_t               n_grains;
@@ -189,11 +189,9 @@ static void gemm_rows(const mm_task *t, const mm_seg *s, const char *a, int64_t 
                              s->m[j].w + (size_t)r * s->m[j].wrb, s->m[j].wrb,
                              a + (size_t)t0 * t->arb, t->arb, nr, nt);
             if (s->n_m < 2) continue;
-            for (int64_t i = t0; i < t0 + nt; i++) {
-                float       *g = s->m[0].y + (size_t)i * ys + (size_t)r;
-                const float *u = s->m[1].y + (size_t)i * ys + (size_t)r;
-                for (int64_t c = 0; c < nr; c++) g[c] = t->act(g[c]) * u[c];
-            }
+            for (int64_t i = t0; i < t0 + nt; i++)
+                t->glu(s->m[0].y + (size_t)i * ys + (size_t)r, s->m[1].y + (size_t)i * ys + (size_t)r,
+                       nr);
         }
     }
 }
@@ -359,8 +357,8 @@ ds_status ds_matmul_run_multi(ds_matmul_ctx *ctx, const ds_matmul_part *parts, i
 
 ds_status ds_matmul_run_glu(ds_matmul_ctx *ctx, float *y, float *tmp, const ds_tensor_view *gate,
                             const ds_tensor_view *up, int64_t mat, const float *x,
-                            int64_t n_tokens, float (*act)(float)) {
-    DS_ASSERT(n_tokens >= 1 && act && gate->rows == up->rows && gate->cols == up->cols);
+                            int64_t n_tokens, ds_glu_fn glu) {
+    DS_ASSERT(n_tokens >= 1 && glu && gate->rows == up->rows && gate->cols == up->cols);
     check_view(gate, mat);
     check_view(up, mat);
     const ds_kernel_row *k = &ctx->kt->row[gate->type];
@@ -368,14 +366,13 @@ ds_status ds_matmul_run_glu(ds_matmul_ctx *ctx, float *y, float *tmp, const ds_t
         ds_status st = ds_matmul_run(ctx, y, gate, mat, x, n_tokens);
         if (st == DS_OK) st = ds_matmul_run(ctx, tmp, up, mat, x, n_tokens);
         if (st != DS_OK) return st;
-        for (size_t i = 0; i < (size_t)n_tokens * (size_t)gate->rows; i++)
-            y[i] = act(y[i]) * tmp[i];
+        glu(y, tmp, n_tokens * gate->rows);
         return DS_OK;
     }
     mm_task   t;
     ds_status st = task_init(ctx, &t, gate, x, n_tokens);
     if (st != DS_OK) return st;
-    t.act = act;
+    t.glu = glu;
     add_seg(ctx, &t, gate, mat, y, up, tmp);
     launch(ctx, &t);
     return DS_OK;

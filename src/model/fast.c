@@ -26,10 +26,11 @@
 #include "ds/types.h"
 #include "model_internal.h"
 
-// The attention loop gets AVX-512 and AVX2 clones where GCC can build them (picked at load by
-// the CPU); the baseline x86-64 build would otherwise use SSE2 only.
+// The attention loop and SiLU get x86-64-v4 (AVX-512) and v3 (AVX2, FMA) clones where GCC
+// can build them (picked at load by the CPU); the baseline build would use SSE2 only.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define DS_FAST_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define DS_FAST_CLONES                                                                     \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define DS_FAST_CLONES
 #endif
@@ -185,11 +186,52 @@ void ds_fast_matmul_multi(ds_model *m, const ds_fast_part *parts, int n_parts, c
     DS_ASSERT(st == DS_OK);
 }
 
+// ---- SiLU and e^x, vectorised ----
+
+// e^x: 2^n e^r with n = round(x log2 e), r = x - n ln 2 in two parts, e^r by Cephes'
+// degree-6 polynomial (expf's accuracy, ~1 ulp); 2^n goes into the exponent bits. Below
+// -87.3 it is 0, above 88.7 infinity. Plain arithmetic and selects, no branches, so GCC
+// vectorises the loops that call it, which libm's expf prevents.
+static inline float fast_expf(float x0) {
+    float x = x0 < -87.3f ? -87.3f : x0;
+    x = x > 88.7f ? 88.7f : x;
+    // rintf, not a magic-number round: this file is built with -fassociative-math, which
+    // folds (a + C) - C to a
+    const float   n = rintf(x * 1.44269504088896341f);
+    const int32_t ni = (int32_t)n;
+    // r = x - n ln 2 with ln 2 in two parts; fmaf keeps the parts apart, which
+    // -fassociative-math would otherwise merge into one rounded ln 2 (4e-6 error at n = 127)
+    const float r = fmaf(-n, -2.12194440e-4f, fmaf(-n, 0.693359375f, x));
+    float       p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    bits += (uint32_t)ni << 23;
+    memcpy(&p, &bits, sizeof p);
+    p = x0 < -87.3f ? 0.0f : p;
+    return x0 > 88.7f ? INFINITY : p;
+}
+
+DS_FAST_CLONES
+void ds_fast_swiglu(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + fast_expf(-g[i])) * u[i];
+}
+
+static void ggml_swiglu(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = ds_ggml_silu(g[i]) * u[i];
+}
+
 void ds_fast_glu(ds_model *m, float *y, float *tmp, const ds_mat *gate, const ds_mat *up,
-                 int64_t mat, const float *x, int64_t n, float (*act)(float)) {
+                 int64_t mat, const float *x, int64_t n) {
     const ds_tensor_view g = view_of(gate), u = view_of(up);
     const bool           small = 2 * gate->rows * gate->cols * n < SMALL_WORK;
-    ds_status st = ds_matmul_run_glu(small ? m->mmt[0] : m->mm, y, tmp, &g, &u, mat, x, n, act);
+    const ds_glu_fn      glu = m->params.ggml_numerics ? ggml_swiglu : ds_fast_swiglu;
+    ds_status st = ds_matmul_run_glu(small ? m->mmt[0] : m->mm, y, tmp, &g, &u, mat, x, n, glu);
     DS_ASSERT(st == DS_OK);
 }
 
@@ -238,10 +280,8 @@ static void attend_job(const ds_attn_batch *b, int i, int g, int h0, int nh, flo
     for (int j = 0; j < nh; j++) {
         float *s = work + (size_t)j * nt, mx = -INFINITY, sum = 0;
         for (int t = 0; t < nt; t++) mx = s[t] > mx ? s[t] : mx;
-        for (int t = 0; t < nt; t++) {
-            s[t] = expf(s[t] - mx);
-            sum += s[t];
-        }
+        for (int t = 0; t < nt; t++) s[t] = fast_expf(s[t] - mx); // vectorised
+        for (int t = 0; t < nt; t++) sum += s[t];
         inv[j] = 1.0f / sum;
     }
     for (int t = 0; t < nt; t++) {
@@ -317,7 +357,7 @@ static void moe_task(void *arg, int ith, int nth) {
         for (int t = 0; t < cnt; t++)
             memcpy(xs + (size_t)t * d, sc->a + (size_t)(slot[t] / K) * d, (size_t)d * sizeof *xs);
         const ds_tensor_view gv = view_of(&L->gate_exps), uv = view_of(&L->up_exps);
-        ds_status st = ds_matmul_run_glu(ctx, g, u, &gv, &uv, e, xs, cnt, ds_silu);
+        ds_status st = ds_matmul_run_glu(ctx, g, u, &gv, &uv, e, xs, cnt, ds_fast_swiglu);
         DS_ASSERT(st == DS_OK);
         run_on(ctx, ys, &L->down_exps, e, g, cnt);
         for (int t = 0; t < cnt; t++) {

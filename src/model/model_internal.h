@@ -259,9 +259,12 @@ typedef struct ds_fast_part {
 } ds_fast_part;
 void ds_fast_matmul_multi(ds_model *m, const ds_fast_part *parts, int n_parts, const float *x,
                           int64_t n);
-// y = act(gate_mat x) * (up_mat x) in one pool run (ds_matmul_run_glu); tmp: n x rows floats.
+// y = silu(gate_mat x) * (up_mat x) in one pool run (ds_matmul_run_glu); tmp: n x rows
+// floats. With params.ggml_numerics SiLU is ggml's (ds_ggml_silu), else ds_fast_swiglu.
 void ds_fast_glu(ds_model *m, float *y, float *tmp, const ds_mat *gate, const ds_mat *up,
-                 int64_t mat, const float *x, int64_t n, float (*act)(float));
+                 int64_t mat, const float *x, int64_t n);
+// g[i] = silu(g[i]) * u[i] with a vectorised e^x (within 2 ulp of expf).
+void ds_fast_swiglu(float *g, const float *u, int64_t n);
 
 // A batch of attention problems, one per (query token i < n, head h < H), split over the pool:
 //   out_{i,h} = sum_{t < p0+i+1} softmax_t(scale * q_{i,h} . k_{g,t}) v_{g,t},  g = h / group

@@ -26,7 +26,7 @@ void ds_ffn(ds_model *m, float *out, const float *in, const ds_mat *gate, const 
         expert ? ds_matmul_rows : ds_matmul;
     float (*silu)(float) = m->params.ggml_numerics ? ds_ggml_silu : ds_silu;
     if (m->mm) { // fast path: gate, up and silu(gate) * up in one pool run
-        ds_fast_glu(m, sc->t1, sc->t2, gate, up, mat, in, n, silu);
+        ds_fast_glu(m, sc->t1, sc->t2, gate, up, mat, in, n);
     } else {
         mm(m, sc->t1, gate, mat, in, n); // [n][F]
         mm(m, sc->t2, up, mat, in, n);   // [n][F]

@@ -7,6 +7,7 @@
 //    activation type and ones that do not (run one by one).
 // 2. glu equals act(gate run) * (up run) computed here, bit for bit, and within the
 //    activation-rounding bound of an f64 product of the dequantized weights.
+// 3. The model's vectorised SwiGLU gate (ds_fast_swiglu) against f64 SiLU.
 #include "test.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@
 #include "ds/matmul.h"
 #include "ds/pool.h"
 #include "ds/types.h"
+#include "model/model_internal.h"
 
 typedef struct weight {
     ds_tensor_view v;
@@ -137,6 +139,9 @@ static void test_multi(void **state) {
 // ---- 2. glu ----
 
 static float act_silu(float z) { return z / (1.0f + expf(-z)); }
+static void  glu_silu(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = act_silu(g[i]) * u[i];
+}
 
 static void check_glu(ds_matmul_ctx *ctx, ds_type tg, ds_type tu, int64_t cols, int64_t rows,
                       int64_t nt, uint64_t seed) {
@@ -149,7 +154,7 @@ static void check_glu(ds_matmul_ctx *ctx, ds_type tg, ds_type tu, int64_t cols, 
     assert_int_equal(ds_matmul_run(ctx, rg, &g.v, 1, x, nt), DS_OK);
     assert_int_equal(ds_matmul_run(ctx, ru, &u.v, 1, x, nt), DS_OK);
     for (size_t i = 0; i < sz; i++) rg[i] = act_silu(rg[i]) * ru[i];
-    assert_int_equal(ds_matmul_run_glu(ctx, y, tmp, &g.v, &u.v, 1, x, nt, act_silu), DS_OK);
+    assert_int_equal(ds_matmul_run_glu(ctx, y, tmp, &g.v, &u.v, 1, x, nt, glu_silu), DS_OK);
     char what[128];
     snprintf(what, sizeof what, "%s glu %s/%s, %lld tokens",
              ds_cpu_level_name(ds_matmul_level(ctx)), ds_type_name(tg), ds_type_name(tu),
@@ -199,10 +204,37 @@ static void test_glu(void **state) {
     for_contexts(glu_cases);
 }
 
+// ---- 3. the vectorised gate ----
+
+static void test_swiglu(void **state) {
+    (void)state;
+    enum { N = 40001 };
+    float *g = malloc(N * sizeof(float)), *u = malloc(N * sizeof(float));
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        g[i] = -100.0f + 200.0f * (float)i / (N - 1);
+        u[i] = 1.0f + (float)(i % 7) * 0.25f;
+    }
+    g[0] = -1e30f, g[1] = 1e30f, g[2] = 0.0f, g[3] = -0.0f, g[4] = 1e-30f;
+    float *g0 = malloc(N * sizeof(float));
+    memcpy(g0, g, N * sizeof(float));
+    ds_fast_swiglu(g, u, N);
+    for (int i = 0; i < N; i++) {
+        const double z = g0[i], want = z / (1.0 + exp(-z)) * u[i];
+        const double err = fabs(g[i] - want);
+        if (!(err <= 1e-30 + 8e-7 * fabs(want)))
+            fail_msg("swiglu(%g) * %g = %.9g, f64 %.9g", z, (double)u[i], (double)g[i], want);
+        if (fabs(want) > 1e-30) worst = fmax(worst, err / fabs(want));
+    }
+    fprintf(stderr, "swiglu: worst relative error %.3g\n", worst);
+    free(g), free(u), free(g0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multi),
         cmocka_unit_test(test_glu),
+        cmocka_unit_test(test_swiglu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
