@@ -53,6 +53,15 @@ static inline __m512i amx_row_offsets(size_t row_bytes) {
 // The first nr of 16 lanes.
 static inline __mmask16 amx_live(int nr) { return (__mmask16)((1u << nr) - 1); }
 
+// Asks for `bytes` bytes at p and at the next rows - 1 rows (stride apart) to come into the
+// cache: the gathers that pack 16 weight rows otherwise wait for DRAM once per line.
+static inline void amx_prefetch_rows(const char *p, size_t stride, int rows, size_t bytes) {
+    for (int r = 0; r < rows; r++, p += stride) {
+        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        _mm_prefetch(p + bytes - 1, _MM_HINT_T0);
+    }
+}
+
 // One super-block (4 chunks of 64 elements) of the "split product" kernels, for one token
 // tile at `a0` (and a second at `a1` when a1 != NULL; activation rows arb bytes apart):
 // c[t][0] = A·B_lo and c[t][1] = A·B_hi, summed over the 4 chunks in the tile unit, with

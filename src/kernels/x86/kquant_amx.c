@@ -11,9 +11,12 @@
 // summed over the whole super-block in two C tiles, sumi = C_lo + 2^s·C_hi exactly
 // (|C_lo| <= 256·128·225, no overflow). The products are one vpmullw per 64 bytes: each
 // 16-bit lane holds two bytes whose products stay below 256, so no carry crosses bytes.
-// The mins enter through the activation bsums, Σ_j mn_j·(bsum[2j] + bsum[2j+1]), one
-// vpdpwssd per sub-block with the raw bsum dword broadcast from memory. Then, as in the
-// reference, each super-block adds d_a·(d_w·sumi − dmin_w·summ) in f32.
+// The mins go through the tile unit too: a third B tile per 64 elements holds mn_j in
+// every byte of sub-block j, so a third C tile is summ = Σ_j mn_j·Σ_{l in j} a_l (vector
+// vpdpwssd over the bsums per token cost more than these 4 extra tile products). Each
+// activation tile load then feeds 3 products: with only 16 weight rows per call, loading
+// the activation tiles from L2 is what limits the rate. Then, as in the reference, each
+// super-block adds d_a·(d_w·sumi − dmin_w·summ) in f32.
 //
 // B layout (VNNI): chunk k (elements 64k..64k+63 = sub-blocks 2k, 2k+1), tile row kk holds
 // elements 4kk..4kk+3 of the chunk for the 16 rows; a gathered dword of qs at 32k + 4kk
@@ -33,7 +36,7 @@ enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, B_TI
 typedef struct q4k_pack {
     int32_t blo[4][B_TILE]; // chunk k: B tile of q·sl
     int32_t bhi[4][B_TILE]; // chunk k: B tile of q·sh
-    int32_t mn2[8][TILE_N]; // min of sub-block j for row n, in both int16 halves
+    int32_t bmn[4][B_TILE]; // chunk k: B tile of the mins (mn of sub-block 2k or 2k+1)
     float   d[TILE_N], dmin[TILE_N];
 } q4k_pack;
 
@@ -73,7 +76,10 @@ static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, int q5
         __m512i sc = byte_of(sc4[j / 4], j % 4);
         sl[j] = dup16(_mm512_and_si512(sc, lmask));
         sh[j] = dup16(_mm512_srli_epi32(sc, sbits));
-        _mm512_storeu_si512(p->mn2[j], dup16(byte_of(mn4[j / 4], j % 4)));
+        // The min in all 4 bytes of the dword, in the 8 tile rows of the sub-block.
+        __m512i mn = _mm512_mullo_epi32(byte_of(mn4[j / 4], j % 4), _mm512_set1_epi32(0x01010101));
+        for (int kk = 0; kk < 8; kk++)
+            _mm512_storeu_si512(p->bmn[j / 2] + (8 * (j % 2) + kk) * TILE_N, mn);
     }
     const __m512i one = _mm512_set1_epi8(1);
     for (int kk = 0; kk < 8; kk++) {
@@ -104,30 +110,38 @@ static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, int q5
 }
 
 // acc[m][n] += d_a·(d_w·sumi − dmin_w·summ) for the 16 tokens of one tile (activation
-// blocks of this super-block at `at`), from its two C tiles.
-X86_INLINE void epilogue(const q4k_pack *p, int sbits, int32_t c[2][TILE_M][TILE_N],
-                     const char *at, size_t arb, float acc[][TILE_N]) {
+// blocks of this super-block at `at`), from its three C tiles (q·sl, q·sh, mins).
+X86_INLINE void epilogue(const q4k_pack *p, int sbits, int32_t c[3][TILE_M][TILE_N],
+                         const char *at, size_t arb, float acc[][TILE_N]) {
     const __m512 d = _mm512_loadu_ps(p->d), dmin = _mm512_loadu_ps(p->dmin);
-    __m512i      mn2[8];
-    for (int j = 0; j < 8; j++) mn2[j] = _mm512_loadu_si512(p->mn2[j]);
     for (int m = 0; m < TILE_M; m++) {
         const ds_block_q8_k *b = (const ds_block_q8_k *)(at + (size_t)m * arb);
-        // Two chains of 4 dependent vpdpwssd instead of one of 8.
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j += 2) {
-            int32_t bs0, bs1;
-            memcpy(&bs0, &b->bsums[2 * j], sizeof bs0);
-            memcpy(&bs1, &b->bsums[2 * j + 2], sizeof bs1);
-            s0 = _mm512_dpwssd_epi32(s0, mn2[j], _mm512_set1_epi32(bs0));
-            s1 = _mm512_dpwssd_epi32(s1, mn2[j + 1], _mm512_set1_epi32(bs1));
-        }
-        __m512i summ = _mm512_add_epi32(s0, s1);
         __m512i sumi = _mm512_add_epi32(_mm512_loadu_si512(c[0][m]),
                                         _mm512_slli_epi32(_mm512_loadu_si512(c[1][m]), sbits));
         __m512 v = _mm512_fmsub_ps(d, _mm512_cvtepi32_ps(sumi),
-                                   _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ)));
+                                   _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_loadu_si512(c[2][m]))));
         _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(b->d), v, _mm512_loadu_ps(acc[m])));
     }
+}
+
+// One super-block for one token tile (activations at a, rows arb apart): the three C tiles.
+static inline void tile_superblock(const q4k_pack *p, const char *a, size_t arb,
+                                   int32_t c[3][TILE_M][TILE_N]) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    for (int k = 0; k < 4; k++) {
+        _tile_loadd(4, a + 64 * k, (long)arb);
+        _tile_loadd(5, p->blo[k], TILE_N * 4);
+        _tile_dpbsud(0, 4, 5);
+        _tile_loadd(6, p->bhi[k], TILE_N * 4);
+        _tile_dpbsud(1, 4, 6);
+        _tile_loadd(7, p->bmn[k], TILE_N * 4);
+        _tile_dpbsud(2, 4, 7);
+    }
+    _tile_stored(0, c[0], TILE_N * 4);
+    _tile_stored(1, c[1], TILE_N * 4);
+    _tile_stored(2, c[2], TILE_N * 4);
 }
 
 // The gemm of kernels.h for Q4_K (q5 = 0) or Q5_K (q5 = 1).
@@ -143,7 +157,7 @@ static void gemm_k45(int q5, int64_t n, float *restrict y, size_t ys, const void
     const int64_t nb = n / DS_QK_K;
     const int     n_tiles = (int)(nt_amx / TILE_M), sbits = q5 ? 3 : 4;
     q4k_pack      p;
-    int32_t       c[2][2][TILE_M][TILE_N];
+    int32_t       c[3][TILE_M][TILE_N];
     for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
         int   rows = nr - r0 < TILE_N ? (int)(nr - r0) : TILE_N;
         float acc[MAX_TILES][TILE_M][TILE_N];
@@ -152,13 +166,10 @@ static void gemm_k45(int q5, int64_t n, float *restrict y, size_t ys, const void
         for (int64_t i = 0; i < nb; i++) {
             pack_superblock(wr, wrb, i, rows, q5, &p);
             const char *ai = (const char *)a + (size_t)i * sizeof(ds_block_q8_k);
-            for (int tt = 0; tt < n_tiles; tt += 2) {
-                const char *a0 = ai + (size_t)tt * TILE_M * arb;
-                const char *a1 = tt + 1 < n_tiles ? a0 + TILE_M * arb : NULL;
-                const size_t qo = offsetof(ds_block_q8_k, qs);
-                amx_superblock_split(p.blo[0], p.bhi[0], a0 + qo, a1 ? a1 + qo : NULL, arb, 0, c);
-                epilogue(&p, sbits, c[0], a0, arb, acc[tt]);
-                if (a1) epilogue(&p, sbits, c[1], a1, arb, acc[tt + 1]);
+            for (int tt = 0; tt < n_tiles; tt++) {
+                const char *at = ai + (size_t)tt * TILE_M * arb;
+                tile_superblock(&p, at + offsetof(ds_block_q8_k, qs), arb, c);
+                epilogue(&p, sbits, c, at, arb, acc[tt]);
             }
         }
         for (int tt = 0; tt < n_tiles; tt++)
