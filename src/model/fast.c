@@ -14,10 +14,12 @@
 // batch), attention over the cached latent rows [c | k_pe] with [q_abs | q_pe], then
 // W_UV_h o_lat. The queries of all heads are assembled first so that one pool run covers
 // every (token, head) pair.
+#define _DEFAULT_SOURCE // MADV_HUGEPAGE
 #include <math.h>
 #include <string.h>
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "ds/alloc.h"
 #include "ds/matmul.h"
@@ -91,10 +93,16 @@ static size_t repack_all(ds_model *m, uint8_t *block) {
 static ds_status repack(ds_model *m) {
     const size_t bytes = repack_all(m, NULL);
     if (!bytes) return DS_OK;
-    uint8_t *block = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    // 2 MB pages where the kernel allows them (THP "madvise" mode gives anonymous memory
+    // 4 KB pages otherwise): GBs of experts read once per token, fewer faults at load.
+    const size_t huge = (size_t)2 << 20;
+    uint8_t     *block = aligned_alloc(huge, (bytes + huge - 1) & ~(huge - 1));
     if (!block)
         return ds_fail(DS_ENOMEM, "model: cannot allocate %zu MiB to repack Q5_0 weights",
                        bytes >> 20);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(block, (bytes + huge - 1) & ~(huge - 1), MADV_HUGEPAGE); // a hint only
+#endif
     m->layers_ref = ds_xmalloc((size_t)m->n_trunk * sizeof *m->layers_ref);
     memcpy(m->layers_ref, m->layers, (size_t)m->n_trunk * sizeof *m->layers_ref);
     m->output_ref = m->output;
