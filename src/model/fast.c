@@ -245,6 +245,20 @@ void ds_fast_glu(ds_model *m, float *y, float *tmp, const ds_mat *gate, const ds
 
 // ---- attention ----
 
+// The largest of s[0..n): 16 running maxima (a select per lane vectorises; a single running
+// max is a chain of scalar max instructions, which took a tenth of the attention time).
+static inline __attribute__((always_inline)) float max_of(const float *s, int n) {
+    float m[16];
+    for (int l = 0; l < 16; l++) m[l] = -INFINITY;
+    int t = 0;
+    for (; t + 16 <= n; t += 16)
+        for (int l = 0; l < 16; l++) m[l] = s[t + l] > m[l] ? s[t + l] : m[l];
+    float mx = -INFINITY;
+    for (; t < n; t++) mx = s[t] > mx ? s[t] : mx;
+    for (int l = 0; l < 16; l++) mx = m[l] > mx ? m[l] : mx;
+    return mx;
+}
+
 // Sums in 16 independent lanes so the compiler keeps them in vector registers.
 static inline float dotf(const float *a, const float *b, int n) {
     float acc[16] = {0};
@@ -286,8 +300,8 @@ static void attend_job(const ds_attn_batch *b, int i, int g, int h0, int nh, flo
         for (int j = 0; j < nh; j++) work[(size_t)j * nt + t] = sc * dotf(q[j], kt, dk);
     }
     for (int j = 0; j < nh; j++) {
-        float *s = work + (size_t)j * nt, mx = -INFINITY, sum = 0;
-        for (int t = 0; t < nt; t++) mx = s[t] > mx ? s[t] : mx;
+        float *s = work + (size_t)j * nt, sum = 0;
+        const float mx = max_of(s, nt);
         for (int t = 0; t < nt; t++) s[t] = fast_expf(s[t] - mx); // vectorised
         for (int t = 0; t < nt; t++) sum += s[t];
         inv[j] = 1.0f / sum;
@@ -299,11 +313,68 @@ static void attend_job(const ds_attn_batch *b, int i, int g, int h0, int nh, flo
     for (int j = 0; j < nh; j++) scale(o[j], inv[j], dv);
 }
 
+// ---- attention over transposed keys (prompt batches) ----
+//
+// attend_job spends most of its time summing each 16-lane dot product down to one score.
+// For a batch of at least ATTN_KT_MIN queries the cached keys are transposed once per call
+// (kt [k_stride][ldt]: column t is key row t, zero beyond the last), so that a query's
+// scores for KT_BLOCK keys are KT_BLOCK-wide multiply-adds over the key dimension with no
+// horizontal sums, and each head's output is accumulated 64 values at a time in
+// registers over the keys instead of being reloaded and stored for every key.
+enum { ATTN_KT_MIN = 16, KT_BLOCK = 128 }; // KT_BLOCK: 8 independent zmm sums
+
+static size_t kt_ld(size_t T) { return (T + KT_BLOCK - 1) / KT_BLOCK * KT_BLOCK; }
+
+// o[0..VB) = inv * sum_t p[t] v_t[0..VB), the VB sums in registers over the keys.
+#define DS_V_BLOCK(VB)                                                                         \
+    static inline __attribute__((always_inline)) void v_block##VB(                            \
+        float *restrict o, const float *restrict p, const float *restrict v, size_t vs,       \
+        int nt, float inv) {                                                                   \
+        float acc[VB];                                                                         \
+        for (int c = 0; c < VB; c++) acc[c] = 0.0f;                                            \
+        for (int t = 0; t < nt; t++)                                                           \
+            for (int c = 0; c < VB; c++) acc[c] += p[t] * v[(size_t)t * vs + (size_t)c];      \
+        for (int c = 0; c < VB; c++) o[c] = acc[c] * inv;                                      \
+    }
+DS_V_BLOCK(64)
+DS_V_BLOCK(16)
+
+// As attend_job, over kt; work holds nh rows of ldt scores. Needs dv % 16 == 0.
+DS_FAST_CLONES
+static void attend_job_kt(const ds_attn_batch *b, const float *kt, size_t ldt, int i, int g,
+                          int h0, int nh, float *work) {
+    const int    dk = b->dk, dv = b->dv, nt = b->p0 + i + 1;
+    const float *ktg = kt + (size_t)g * b->k_head * ldt;
+    const float *v = b->v + (size_t)g * b->v_head;
+    for (int j = 0; j < nh; j++) {
+        const float *q = b->q + (size_t)i * b->q_tok + (size_t)(h0 + j) * b->q_head;
+        float       *s = work + (size_t)j * ldt, sum = 0;
+        for (int t0 = 0; t0 < nt; t0 += KT_BLOCK) {
+            float acc[KT_BLOCK] = {0};
+            for (int d = 0; d < dk; d++) {
+                const float  qd = q[d];
+                const float *kr = ktg + (size_t)d * ldt + (size_t)t0;
+                for (int l = 0; l < KT_BLOCK; l++) acc[l] += qd * kr[l];
+            }
+            for (int l = 0; l < KT_BLOCK; l++) s[t0 + l] = b->scale * acc[l];
+        }
+        const float mx = max_of(s, nt);
+        for (int t = 0; t < nt; t++) s[t] = fast_expf(s[t] - mx);
+        for (int t = 0; t < nt; t++) sum += s[t];
+        float *o = b->out + (size_t)i * b->o_tok + (size_t)(h0 + j) * b->o_head;
+        int    c = 0;
+        for (; c + 64 <= dv; c += 64) v_block64(o + c, s, v + c, b->v_stride, nt, 1.0f / sum);
+        for (; c < dv; c += 16) v_block16(o + c, s, v + c, b->v_stride, nt, 1.0f / sum);
+    }
+}
+
 // Jobs: (token i, KV group g, chunk c of the group's heads), split statically over threads.
 typedef struct attn_run {
     const ds_attn_batch *b;
-    float               *work; // [nth][DS_FAST_ATTN_HEADS][n_ctx]
+    float               *work; // [nth][DS_FAST_ATTN_HEADS][ldt]
     size_t               work_stride;
+    const float         *kt;   // transposed keys, or NULL: attend_job
+    size_t               ldt;
 } attn_run;
 
 static void attend_task(void *arg, int ith, int nth) {
@@ -320,15 +391,43 @@ static void attend_task(void *arg, int ith, int nth) {
         const int g = rest / n_chunks, c = rest % n_chunks;
         const int h0 = g * b->group + c * per_chunk;
         const int nh = per_chunk < b->group - c * per_chunk ? per_chunk : b->group - c * per_chunk;
-        if (nh > 0) attend_job(b, i, g, h0, nh, work);
+        if (nh <= 0) continue;
+        if (r->kt) attend_job_kt(b, r->kt, r->ldt, i, g, h0, nh, work);
+        else attend_job(b, i, g, h0, nh, work);
+    }
+}
+
+// kt[c][t] = k_t[c] for c < k_stride, t < T; 0 for T <= t < ldt. Threads take rows of kt.
+typedef struct kt_run {
+    const float *k;
+    size_t       k_stride, T, ldt;
+    float       *kt;
+} kt_run;
+
+static void transpose_task(void *arg, int ith, int nth) {
+    const kt_run *r = arg;
+    const size_t  c0 = r->k_stride * (size_t)ith / (size_t)nth;
+    const size_t  c1 = r->k_stride * (size_t)(ith + 1) / (size_t)nth;
+    for (size_t c = c0; c < c1; c++) {
+        float *row = r->kt + c * r->ldt;
+        for (size_t t = 0; t < r->T; t++) row[t] = r->k[t * r->k_stride + c];
+        for (size_t t = r->T; t < r->ldt; t++) row[t] = 0.0f;
     }
 }
 
 void ds_fast_attend(ds_model *m, const ds_attn_batch *b) {
     DS_ASSERT(b->H % b->group == 0 && (size_t)(b->p0 + b->n) <= m->sc.cap_t);
-    const attn_run r = {.b = b, .work = m->sc.fwork,
-                        .work_stride = (size_t)DS_FAST_ATTN_HEADS * m->sc.cap_t};
-    ds_pool_run(m->pool, attend_task, (void *)(uintptr_t)&r);
+    const size_t T = (size_t)(b->p0 + b->n), ldt = kt_ld(T);
+    attn_run     r = {.b = b, .work = m->sc.fwork,
+                      .work_stride = (size_t)DS_FAST_ATTN_HEADS * kt_ld(m->sc.cap_t)};
+    if (b->n >= ATTN_KT_MIN && b->dv % 16 == 0) {
+        DS_ASSERT(b->k_stride <= m->sc.fkt_rows);
+        kt_run t = {.k = b->k, .k_stride = b->k_stride, .T = T, .ldt = ldt, .kt = m->sc.fkt};
+        ds_pool_run(m->pool, transpose_task, &t);
+        r.kt = m->sc.fkt;
+        r.ldt = ldt;
+    }
+    ds_pool_run(m->pool, attend_task, &r);
 }
 
 // ---- MoE: one expert per thread for small batches ----

@@ -269,9 +269,10 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
                       (size_t)m->params.n_threads * (size_t)m->max_cols,
                       (size_t)DS_ACT_CHUNK * (size_t)m->max_cols, (size_t)m->max_cols,
                       fast_mla ? n * H * (C + R) : 0, fast_mla ? n * H * C : 0,
-                      m->mm ? (size_t)m->params.n_threads * DS_FAST_ATTN_HEADS * T : 0,
+                      m->mm ? (size_t)m->params.n_threads * DS_FAST_ATTN_HEADS * (T + 32) : 0,
                       fast_mla ? (size_t)m->params.n_threads * DS_FAST_MOE_TOKENS *
-                                     (2 * d + 2 * (size_t)hp->moe_inter_dim) : 0};
+                                     (2 * d + 2 * (size_t)hp->moe_inter_dim) : 0,
+                      m->mm ? s.cache_k * (T + 32) : 0};
     enum { N_PARTS = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
     for (int i = 0; i < N_PARTS; i++) total += (sizes[i] + 15) & ~(size_t)15;
@@ -288,13 +289,14 @@ static ds_status reserve(ds_model *m, size_t n, size_t T) {
                               &sc->t2, &sc->cache_k, &sc->cache_v, &sc->scores, &sc->qp, &sc->route,
                               (float **)&sc->sel, (float **)&sc->tok, &sc->tw, &sc->xs, &sc->ys,
                               &sc->eo, &sc->rowbuf, &sc->xq, (float **)&sc->qbuf, &sc->fq,
-                              &sc->fo, &sc->fwork, &sc->fmoe};
+                              &sc->fo, &sc->fwork, &sc->fmoe, &sc->fkt};
     float *p = blk;
     for (int i = 0; i < N_PARTS; i++) {
         *parts[i] = p;
         p += (sizes[i] + 15) & ~(size_t)15;
     }
     sc->block = blk;
+    sc->fkt_rows = m->mm ? s.cache_k : 0;
     sc->cap_n = n;
     sc->cap_t = T;
     return DS_OK;

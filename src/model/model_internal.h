@@ -88,7 +88,9 @@ typedef struct ds_scratch {
     void  *qbuf;         // [max_cols] floats' worth: one quantized activation row
     float *fq;           // fast MLA: [H][n][C+R] assembled queries [q_abs | q_pe]
     float *fo;           // fast MLA: [H][n][C] latent attention outputs
-    float *fwork;        // fast attention: [n_threads][DS_FAST_ATTN_HEADS][T] scores
+    float *fwork;        // fast attention: [n_threads][DS_FAST_ATTN_HEADS][T + 32] scores
+    float *fkt;          // fast attention: [fkt_rows][T + 32] keys transposed (fast.c)
+    size_t fkt_rows;
     float *fmoe;         // fast MoE: [n_threads][DS_FAST_MOE_TOKENS][2d + 2 n_ff_exp]
     size_t cap_n, cap_t; // capacity in tokens / cached positions
     void  *block;        // one allocation behind all of the above
