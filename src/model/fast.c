@@ -325,19 +325,49 @@ enum { ATTN_KT_MIN = 16, KT_BLOCK = 128 }; // KT_BLOCK: 8 independent zmm sums
 
 static size_t kt_ld(size_t T) { return (T + KT_BLOCK - 1) / KT_BLOCK * KT_BLOCK; }
 
-// o[0..VB) = inv * sum_t p[t] v_t[0..VB), the VB sums in registers over the keys.
-#define DS_V_BLOCK(VB)                                                                         \
-    static inline __attribute__((always_inline)) void v_block##VB(                            \
-        float *restrict o, const float *restrict p, const float *restrict v, size_t vs,       \
-        int nt, float inv) {                                                                   \
-        float acc[VB];                                                                         \
-        for (int c = 0; c < VB; c++) acc[c] = 0.0f;                                            \
-        for (int t = 0; t < nt; t++)                                                           \
-            for (int c = 0; c < VB; c++) acc[c] += p[t] * v[(size_t)t * vs + (size_t)c];      \
-        for (int c = 0; c < VB; c++) o[c] = acc[c] * inv;                                      \
+// o[0..16k) = inv * sum_t p[t] v_t[0..16k) with the sums in k vector registers over the
+// keys: GCC keeps a plain float array accumulator in memory here (a load, add and store per
+// key), so the accumulators are GCC vectors (lowered to whatever the clone has).
+typedef float ds_v16 __attribute__((vector_size(64)));
+
+// acc += w * (16 floats at p); a macro: a function returning a vector would change the ABI
+// between the clones (-Wpsabi).
+#define DS_V16_FMA(acc, w, p)                                                                  \
+    do {                                                                                       \
+        ds_v16 x_;                                                                             \
+        memcpy(&x_, (p), sizeof x_);                                                           \
+        (acc) += (w) * x_;                                                                     \
+    } while (0)
+
+static inline __attribute__((always_inline)) void v_block64(float *restrict o,
+                                                            const float *restrict p,
+                                                            const float *restrict v, size_t vs,
+                                                            int nt, float inv) {
+    ds_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int t = 0; t < nt; t++) {
+        const float  w = p[t];
+        const float *vt = v + (size_t)t * vs;
+        DS_V16_FMA(a0, w, vt);
+        DS_V16_FMA(a1, w, vt + 16);
+        DS_V16_FMA(a2, w, vt + 32);
+        DS_V16_FMA(a3, w, vt + 48);
     }
-DS_V_BLOCK(64)
-DS_V_BLOCK(16)
+    a0 *= inv, a1 *= inv, a2 *= inv, a3 *= inv;
+    memcpy(o, &a0, sizeof a0);
+    memcpy(o + 16, &a1, sizeof a1);
+    memcpy(o + 32, &a2, sizeof a2);
+    memcpy(o + 48, &a3, sizeof a3);
+}
+
+static inline __attribute__((always_inline)) void v_block16(float *restrict o,
+                                                            const float *restrict p,
+                                                            const float *restrict v, size_t vs,
+                                                            int nt, float inv) {
+    ds_v16 a0 = {0};
+    for (int t = 0; t < nt; t++) DS_V16_FMA(a0, p[t], v + (size_t)t * vs);
+    a0 *= inv;
+    memcpy(o, &a0, sizeof a0);
+}
 
 // As attend_job, over kt; work holds nh rows of ldt scores. Needs dv % 16 == 0.
 DS_FAST_CLONES
