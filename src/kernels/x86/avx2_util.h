@@ -75,36 +75,6 @@ static inline void x86_gemm(const x86_rowdot_fn fns[4], int64_t n, float *restri
     }
 }
 
-// Computes out[0..3] = dot(w_r, a) for the 4 weight rows w_r = w + r*wrb and one activation
-// row: decode's case, where a short row's fixed costs (constants, the final horizontal sums)
-// are shared by 4 rows and the activation loads by all of them.
-typedef void (*x86_rows4_fn)(int64_t n, const void *w, size_t wrb, const void *a, float *out);
-
-// The gemm for one token with a 4-row function: rows in fours, the rest one by one. A row's
-// result does not depend on the range it is called with (its group of 4 is fixed by its index
-// relative to the range start, and ranges start at multiples of 16).
-static inline void x86_gemm_r4(const x86_rowdot_fn fns[4], x86_rows4_fn rows4, int64_t n,
-                               float *restrict y, size_t ys, const void *restrict w, size_t wrb,
-                               const void *restrict a, size_t arb, int64_t nr, int64_t nt) {
-    if (nt != 1) {
-        x86_gemm(fns, n, y, ys, w, wrb, a, arb, nr, nt);
-        return;
-    }
-    int64_t r = 0;
-    for (; r + 4 <= nr; r += 4) rows4(n, (const char *)w + (size_t)r * wrb, wrb, a, y + r);
-    for (; r < nr; r++) {
-        const void *ap[1] = {a};
-        fns[0](n, (const char *)w + (size_t)r * wrb, ap, y + r);
-    }
-}
-
-// The 4 sums of the 8 lanes of v[0..3], in one go.
-static inline void x86_hsum4_ps(const __m256 v[4], float *out) {
-    __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
-    __m256 h = _mm256_hadd_ps(h01, h23);
-    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-}
-
 // Instantiates name_1 .. name_4 from `static inline void name(n, w, a, out, int N)` (marked
 // always_inline, so each copy gets a constant N and keeps its accumulators in registers),
 // and the array name_fns of them.

@@ -115,84 +115,6 @@ X86_INLINE void rowdot_qk45(int64_t n, const void *w, const void *const *a, floa
     for (int t = 0; t < N; t++) out[t] = hsum512(acc[t]) - x86_hsum_ps(macc[t]);
 }
 
-// Four rows of Q4_K/Q5_K times one activation row (decode): the same arithmetic per row as
-// rowdot_qk45 with N = 1, the activation loads and the constants shared.
-X86_INLINE void rows4_qk45(int64_t n, const void *w, size_t wrb, const void *a, float *out,
-                           int q5) {
-    const ds_block_q8_k *y = a;
-    __m512               acc[4];
-    __m256               macc[4];
-    for (int r = 0; r < 4; r++) {
-        acc[r] = _mm512_setzero_ps();
-        macc[r] = _mm256_setzero_ps();
-    }
-    const __m512i mask4 = _mm512_set1_epi8(0xF), one = _mm512_set1_epi8(1);
-    const __m128i dup_mins = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    const __m512i nib_shift = shift_pair(0, 4);
-    const __m512i pidx0 = _mm512_loadu_si512(k45_pack_idx[0]);
-    const __m512i pidx1 = _mm512_loadu_si512(k45_pack_idx[1]);
-    const size_t  bb = q5 ? sizeof(ds_block_q5_k) : sizeof(ds_block_q4_k);
-    for (int64_t i = 0; i < n / DS_QK_K; i++) {
-        const __m512i y0 = _mm512_loadu_si512(y[i].qs), y1 = _mm512_loadu_si512(y[i].qs + 64);
-        const __m512i y2 = _mm512_loadu_si512(y[i].qs + 128), y3 = _mm512_loadu_si512(y[i].qs + 192);
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const float   d8 = y[i].d;
-        for (int r = 0; r < 4; r++) {
-            const char    *blk = (const char *)w + (size_t)r * wrb + (size_t)i * bb;
-            const uint8_t *packed, *qs, *qh = NULL;
-            uint16_t       d16, dmin16;
-            if (q5) {
-                const ds_block_q5_k *x = (const ds_block_q5_k *)(const void *)blk;
-                d16 = x->d, dmin16 = x->dmin, packed = x->scales, qs = x->qs, qh = x->qh;
-            } else {
-                const ds_block_q4_k *x = (const ds_block_q4_k *)(const void *)blk;
-                d16 = x->d, dmin16 = x->dmin, packed = x->scales, qs = x->qs;
-            }
-            __m128i smv = x86_scales_mins_k4(packed);
-            x86_prefetch(blk, bb);
-            __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(smv));
-            __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh))
-                            : _mm512_setzero_si512();
-            __m512i sumi = _mm512_setzero_si512();
-            for (int cp = 0; cp < 2; cp++) {
-                __m512i q[2];
-                for (int k = 0; k < 2; k++) {
-                    int c = 2 * cp + k;
-                    q[k] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
-                    q[k] = _mm512_and_si512(_mm512_srlv_epi16(q[k], nib_shift), mask4);
-                    if (q5) {
-                        __m512i h = _mm512_and_si512(
-                            _mm512_srlv_epi16(hb, shift_pair(2 * c, 2 * c + 1)), one);
-                        q[k] = _mm512_or_si512(q[k], _mm512_slli_epi16(h, 4));
-                    }
-                }
-                __m512i scv = _mm512_permutexvar_epi16(cp ? pidx1 : pidx0, sc16);
-                __m512i dp0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], cp ? y2 : y0);
-                __m512i dp1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], cp ? y3 : y1);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_packs_epi32(dp0, dp1), scv);
-            }
-            float   d = x86_fp16(d16), dmin = x86_fp16(dmin16);
-            __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(smv, dup_mins));
-            __m256i mb = _mm256_madd_epi16(mins, bsums);
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d8 * d), _mm512_cvtepi32_ps(sumi), acc[r]);
-            macc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d8 * dmin), _mm256_cvtepi32_ps(mb), macc[r]);
-        }
-    }
-    __m256 v[4];
-    for (int r = 0; r < 4; r++)
-        v[r] = _mm256_sub_ps(_mm256_add_ps(_mm512_castps512_ps256(acc[r]),
-                                           _mm512_extractf32x8_ps(acc[r], 1)),
-                             macc[r]);
-    x86_hsum4_ps(v, out);
-}
-
-static void rows4_q4_k(int64_t n, const void *w, size_t wrb, const void *a, float *out) {
-    rows4_qk45(n, w, wrb, a, out, 0);
-}
-static void rows4_q5_k(int64_t n, const void *w, size_t wrb, const void *a, float *out) {
-    rows4_qk45(n, w, wrb, a, out, 1);
-}
-
 X86_INLINE void rowdot_q4_k(int64_t n, const void *w, const void *const *a, float *out, int N) {
     rowdot_qk45(n, w, a, out, N, 0);
 }
@@ -251,50 +173,6 @@ X86_INLINE void rowdot_q6_k(int64_t n, const void *w, const void *const *a, floa
     for (int t = 0; t < N; t++) out[t] = hsum512(acc[t]);
 }
 X86_ROWDOT_VARIANTS(rowdot_q6_k);
-
-// Four rows of Q6_K times one activation row (decode), as rowdot_q6_k with N = 1.
-static void rows4_q6_k(int64_t n, const void *w, size_t wrb, const void *a, float *out) {
-    const ds_block_q8_k *y = a;
-    __m512               acc[4];
-    for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
-    const __m512i mask4 = _mm512_set1_epi8(0xF), mask2 = _mm512_set1_epi8(3);
-    const __m512i pidx0 = _mm512_loadu_si512(k6_pack_idx[0]);
-    const __m512i pidx1 = _mm512_loadu_si512(k6_pack_idx[1]);
-    for (int64_t i = 0; i < n / DS_QK_K; i++) {
-        const __m512i yq[4] = {_mm512_loadu_si512(y[i].qs), _mm512_loadu_si512(y[i].qs + 64),
-                               _mm512_loadu_si512(y[i].qs + 128),
-                               _mm512_loadu_si512(y[i].qs + 192)};
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        for (int r = 0; r < 4; r++) {
-            const ds_block_q6_k *x = (const ds_block_q6_k *)(const void *)((const char *)w + (size_t)r * wrb) + i;
-            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
-            x86_prefetch(x, sizeof *x);
-            __m256i p = _mm256_madd_epi16(sc16, bsums);
-            __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                            _mm512_zextsi256_si512(_mm256_slli_epi32(p, 5)));
-            for (int h = 0; h < 2; h++) {
-                __m512i ql = _mm512_loadu_si512(x->ql + 64 * h);
-                __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
-                __m512i q[2];
-                for (int k = 0; k < 2; k++) {
-                    __m512i lo = _mm512_and_si512(k ? _mm512_srli_epi16(ql, 4) : ql, mask4);
-                    __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_pair(4 * k, 4 * k + 2)), mask2);
-                    q[k] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
-                }
-                __m512i scv = _mm512_permutexvar_epi16(h ? pidx1 : pidx0, _mm512_castsi256_si512(sc16));
-                __m512i dp0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], yq[2 * h]);
-                __m512i dp1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], yq[2 * h + 1]);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_packs_epi32(dp0, dp1), scv);
-            }
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x86_fp16(x->d) * y[i].d),
-                                     _mm512_cvtepi32_ps(sumi), acc[r]);
-        }
-    }
-    __m256 v[4];
-    for (int r = 0; r < 4; r++)
-        v[r] = _mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1));
-    x86_hsum4_ps(v, out);
-}
 
 // ---- IQ4_XS ----
 
@@ -357,15 +235,9 @@ X86_INLINE void rowdot_iq4_xs(int64_t n, const void *w, const void *const *a, fl
 }
 X86_ROWDOT_VARIANTS(rowdot_iq4_xs);
 
-DS_X86_GEMM(ds_gemm_q4_k_avx512) {
-    x86_gemm_r4(rowdot_q4_k_fns, rows4_q4_k, n, y, ys, w, wrb, a, arb, nr, nt);
-}
-DS_X86_GEMM(ds_gemm_q5_k_avx512) {
-    x86_gemm_r4(rowdot_q5_k_fns, rows4_q5_k, n, y, ys, w, wrb, a, arb, nr, nt);
-}
-DS_X86_GEMM(ds_gemm_q6_k_avx512) {
-    x86_gemm_r4(rowdot_q6_k_fns, rows4_q6_k, n, y, ys, w, wrb, a, arb, nr, nt);
-}
+DS_X86_GEMM(ds_gemm_q4_k_avx512) { x86_gemm(rowdot_q4_k_fns, n, y, ys, w, wrb, a, arb, nr, nt); }
+DS_X86_GEMM(ds_gemm_q5_k_avx512) { x86_gemm(rowdot_q5_k_fns, n, y, ys, w, wrb, a, arb, nr, nt); }
+DS_X86_GEMM(ds_gemm_q6_k_avx512) { x86_gemm(rowdot_q6_k_fns, n, y, ys, w, wrb, a, arb, nr, nt); }
 DS_X86_GEMM(ds_gemm_iq4_xs_avx512) {
     x86_gemm(rowdot_iq4_xs_fns, n, y, ys, w, wrb, a, arb, nr, nt);
 }

@@ -49,32 +49,6 @@ X86_INLINE void rowdot_q8_0(int64_t n, const void *w, const void *const *a, floa
 }
 X86_ROWDOT_VARIANTS(rowdot_q8_0);
 
-// Four rows of Q8_0 times one activation row (decode): four independent FMA chains, the
-// activation block loaded once for all of them.
-static void rows4_q8_0(int64_t n, const void *w, size_t wrb, const void *a, float *out) {
-    const ds_block_q8_0 *y = a;
-    const ds_block_q8_0 *x[4];
-    __m256               acc[4];
-    for (int r = 0; r < 4; r++) {
-        x[r] = (const ds_block_q8_0 *)(const void *)((const char *)w + (size_t)r * wrb);
-        acc[r] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / DS_QK8_0; i++) {
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        const float   dy = x86_fp16(y[i].d);
-        for (int r = 0; r < 4; r++) {
-            x86_prefetch(&x[r][i], sizeof x[r][i]);
-            __m256i qx = _mm256_loadu_si256((const __m256i *)x[r][i].qs);
-            __m256i p = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx)),
-                _mm256_set1_epi16(1));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(x86_fp16(x[r][i].d) * dy),
-                                     _mm256_cvtepi32_ps(p), acc[r]);
-        }
-    }
-    x86_hsum4_ps(acc, out);
-}
-
 // 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles, each minus 8.
 static inline __m256i unpack_q4_0(const uint8_t *qs) {
     __m128i b = _mm_loadu_si128((const __m128i *)qs);
@@ -108,7 +82,7 @@ X86_INLINE void rowdot_q4_0(int64_t n, const void *w, const void *const *a, floa
 X86_ROWDOT_VARIANTS(rowdot_q4_0);
 
 DS_X86_GEMM(ds_gemm_q8_0_avx2) {
-    x86_gemm_r4(rowdot_q8_0_fns, rows4_q8_0, n, y, ys, w, wrb, a, arb, nr, nt);
+    x86_gemm(rowdot_q8_0_fns, n, y, ys, w, wrb, a, arb, nr, nt);
 }
 DS_X86_GEMM(ds_gemm_q4_0_avx2) { x86_gemm(rowdot_q4_0_fns, n, y, ys, w, wrb, a, arb, nr, nt); }
 
