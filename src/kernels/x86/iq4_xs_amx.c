@@ -1,75 +1,91 @@
 // iq4_xs_amx.c - AMX-INT8 kernel for IQ4_XS weights times Q8_K activations, for batches of
 // 16 or more tokens; smaller batches go to the AVX-512 kernel.
 //
-// Each 32-element sub-block of 16 rows becomes one B tile of signed bytes: a gathered dword
-// of qs holds 4 indices of the sub-block's first 16 elements in its low nibbles and 4 of
-// its last 16 in its high nibbles; pshufb maps them to the non-linear levels
-// (ds_iq4nl_values, -127..113). TDPBSSD (signed x signed) gives the exact Σ K[q]·a per
-// sub-block for 16 tokens x 16 rows; the rows' scales (ls - 32) multiply it in int32 and one
-// f32 step per super-block applies d_w·d_a, as in src/kernels/ref/dot_k.c.
+// As for Q6_K (q6_k_amx.c), the sub-block scale goes into the packed weights: element l of
+// sub-block ib becomes p = (ls_ib − 32)·K[q_l] (K = ds_iq4nl_values, −127..113, so
+// |p| <= 32·127), split into its low byte (unsigned) and high byte (signed); two B tiles
+// per 64 elements, TDPBSUD and TDPBSSD into two C tiles per super-block, give
+// sumi = C_lo + 256·C_hi exactly, and one f32 step per super-block applies d_w·d_a, as in
+// src/kernels/ref/dot_k.c. The products are vpmaddubsw of K + 128 (an unsigned byte,
+// looked up with vpshufb) by the signed scale, minus 128·scale.
+//
+// Layout: a gathered dword of qs at 16·ib + 4q holds 4 indices of elements 4q..4q+3 of the
+// sub-block in its low nibbles and of elements 16 + 4q.. in its high ones; sub-block
+// ib = 2k + s fills tile rows 8s + q and 8s + 4 + q of chunk k.
 #include "kernels/x86/amx_util.h"
 #include "kernels/x86/avx2_util.h"
 #include "kernels/x86/x86.h"
 
+#include <string.h>
+
 #include "ds/quant.h"
 
-enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, SUB = 32 };
+enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, B_TILE = 256 };
 
+// One super-block of up to 16 rows, packed.
 typedef struct iq4_pack {
-    int32_t bt[8][SUB / 4 * TILE_N]; // sub-block ib: B tile
-    int32_t ls[8][TILE_N];           // ls - 32 of sub-block ib for row n
+    int32_t blo[4][B_TILE]; // chunk k: B tile of the low bytes of (ls − 32)·K[q]
+    int32_t bhi[4][B_TILE]; // chunk k: B tile of the high bytes
     float   d[TILE_N];
 } iq4_pack;
 
+// Stores the low and high bytes of s·(u − 128) for 64 unsigned bytes u, s = the dword
+// lane's scale (signed, in the low byte of `sc`, zero above).
+static inline void pack_products(__m512i u, __m512i sc, int32_t *lo, int32_t *hi) {
+    const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
+    __m512i even_s = _mm512_or_si512(sc, _mm512_slli_epi32(sc, 16));
+    __m512i odd_s = _mm512_slli_epi16(even_s, 8);
+    __m512i off = _mm512_slli_epi16(_mm512_srai_epi16(odd_s, 8), 7);
+    __m512i pe = _mm512_sub_epi16(_mm512_maddubs_epi16(u, even_s), off);
+    __m512i po = _mm512_sub_epi16(_mm512_maddubs_epi16(u, odd_s), off);
+    _mm512_storeu_si512(lo, _mm512_mask_blend_epi8(odd, pe, _mm512_slli_epi16(po, 8)));
+    _mm512_storeu_si512(hi, _mm512_mask_blend_epi8(odd, _mm512_srli_epi16(pe, 8), po));
+}
+
 static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, iq4_pack *p) {
-    __mmask16     live = amx_live(nr);
-    __m512i       rows = amx_row_offsets(wrb);
-    const char   *base = w + (size_t)i * sizeof(ds_block_iq4_xs);
-    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __mmask16 live = amx_live(nr);
+    const __m512i   rows = amx_row_offsets(wrb), z = _mm512_setzero_si512();
+    const char     *base = w + (size_t)i * sizeof(ds_block_iq4_xs);
+    const __m512i   m4 = _mm512_set1_epi8(0xF);
+    // K + 128 as unsigned bytes.
     const __m512i values = _mm512_broadcast_i32x4(
-        _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
+        _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153,
+                      (char)166, (char)181, (char)197, (char)217, (char)241));
+    // d (2 bytes) then scales_h (2 bytes): one gather; scales_l: one more.
+    __m512i dh = _mm512_mask_i32gather_epi32(z, live, rows, base, 1);
+    __m512i sl = _mm512_mask_i32gather_epi32(z, live, rows, base + offsetof(ds_block_iq4_xs, scales_l), 1);
+    _mm512_storeu_ps(p->d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh)));
+    const __m512i sh = _mm512_srli_epi32(dh, 16), m = _mm512_set1_epi32(0xF);
     for (int ib = 0; ib < 8; ib++) {
+        // ls − 32 of sub-block ib per row, as a signed byte in the dword's low byte.
+        __m512i ls = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(sl, 4 * ib), m),
+            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sh, 2 * ib), _mm512_set1_epi32(3)), 4));
+        ls = _mm512_and_si512(_mm512_sub_epi32(ls, _mm512_set1_epi32(32)), _mm512_set1_epi32(0xFF));
+        ls = _mm512_maskz_mov_epi32(live, ls);
+        const int k = ib / 2, s = ib % 2;
         for (int q = 0; q < 4; q++) {
             __m512i v = _mm512_mask_i32gather_epi32(
-                _mm512_setzero_si512(), live, rows,
-                base + offsetof(ds_block_iq4_xs, qs) + 16 * ib + 4 * q, 1);
+                z, live, rows, base + offsetof(ds_block_iq4_xs, qs) + 16 * ib + 4 * q, 1);
             __m512i lo = _mm512_shuffle_epi8(values, _mm512_and_si512(v, m4));
             __m512i hi = _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-            // Dead lanes gathered zero bytes, i.e. index 0 = -127: clear them.
-            _mm512_storeu_si512(p->bt[ib] + q * TILE_N, _mm512_maskz_mov_epi32(live, lo));
-            _mm512_storeu_si512(p->bt[ib] + (q + 4) * TILE_N, _mm512_maskz_mov_epi32(live, hi));
+            int r = 8 * s + q;
+            pack_products(lo, ls, p->blo[k] + r * TILE_N, p->bhi[k] + r * TILE_N);
+            pack_products(hi, ls, p->blo[k] + (r + 4) * TILE_N, p->bhi[k] + (r + 4) * TILE_N);
         }
-    }
-    __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows, base, 1);
-    _mm512_storeu_ps(p->d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)));
-    for (int n = 0; n < TILE_N; n++) {
-        const ds_block_iq4_xs *b = n < nr ? (const ds_block_iq4_xs *)(base + (size_t)n * wrb) : NULL;
-        for (int ib = 0; ib < 8; ib++)
-            p->ls[ib][n] = b ? (((b->scales_l[ib / 2] >> 4 * (ib % 2)) & 0xF) |
-                                (((b->scales_h >> 2 * ib) & 3) << 4)) - 32
-                             : 0;
     }
 }
 
-static void tile_superblock(const iq4_pack *p, const char *at, size_t arb, float acc[][TILE_N]) {
-    __m512i sumi[TILE_M];
-    int32_t c[TILE_M][TILE_N];
-    for (int m = 0; m < TILE_M; m++) sumi[m] = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib++) {
-        _tile_zero(0);
-        _tile_loadd(1, at + offsetof(ds_block_q8_k, qs) + SUB * ib, (long)arb);
-        _tile_loadd(2, p->bt[ib], TILE_N * 4);
-        _tile_dpbssd(0, 1, 2);
-        _tile_stored(0, c, TILE_N * 4);
-        __m512i ls = _mm512_loadu_si512(p->ls[ib]);
-        for (int m = 0; m < TILE_M; m++)
-            sumi[m] = _mm512_add_epi32(sumi[m], _mm512_mullo_epi32(_mm512_loadu_si512(c[m]), ls));
-    }
-    __m512 d = _mm512_loadu_ps(p->d);
+// acc[m][n] += d_a·d_w·sumi for the 16 tokens of one tile, from its two C tiles.
+X86_INLINE void epilogue(const iq4_pack *p, int32_t c[2][TILE_M][TILE_N], const char *at,
+                         size_t arb, float acc[][TILE_N]) {
+    const __m512 d = _mm512_loadu_ps(p->d);
     for (int m = 0; m < TILE_M; m++) {
-        float  d8 = ((const ds_block_q8_k *)(at + (size_t)m * arb))->d;
-        __m512 v = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi[m]));
-        _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(d8), v, _mm512_loadu_ps(acc[m])));
+        const ds_block_q8_k *b = (const ds_block_q8_k *)(at + (size_t)m * arb);
+        __m512i sumi = _mm512_add_epi32(_mm512_loadu_si512(c[0][m]),
+                                        _mm512_slli_epi32(_mm512_loadu_si512(c[1][m]), 8));
+        __m512  f = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi));
+        _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(b->d), f, _mm512_loadu_ps(acc[m])));
     }
 }
 
@@ -80,10 +96,12 @@ DS_X86_GEMM(ds_gemm_iq4_xs_amx) {
         ds_gemm_iq4_xs_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
         return;
     }
-    amx_configure(SUB);
+    amx_configure_full();
     const int64_t nb = n / DS_QK_K;
     const int     n_tiles = (int)(nt_amx / TILE_M);
+    const size_t  qo = offsetof(ds_block_q8_k, qs);
     iq4_pack      p;
+    int32_t       c[2][2][TILE_M][TILE_N];
     for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
         int   rows = nr - r0 < TILE_N ? (int)(nr - r0) : TILE_N;
         float acc[MAX_TILES][TILE_M][TILE_N];
@@ -91,10 +109,14 @@ DS_X86_GEMM(ds_gemm_iq4_xs_amx) {
         const char *wr = (const char *)w + (size_t)r0 * wrb;
         for (int64_t i = 0; i < nb; i++) {
             pack_superblock(wr, wrb, i, rows, &p);
-            for (int tt = 0; tt < n_tiles; tt++)
-                tile_superblock(&p, (const char *)a + (size_t)tt * TILE_M * arb +
-                                        (size_t)i * sizeof(ds_block_q8_k),
-                                arb, acc[tt]);
+            const char *ai = (const char *)a + (size_t)i * sizeof(ds_block_q8_k);
+            for (int tt = 0; tt < n_tiles; tt += 2) {
+                const char *a0 = ai + (size_t)tt * TILE_M * arb;
+                const char *a1 = tt + 1 < n_tiles ? a0 + TILE_M * arb : NULL;
+                amx_superblock_split(p.blo[0], p.bhi[0], a0 + qo, a1 ? a1 + qo : NULL, arb, 1, c);
+                epilogue(&p, c[0], a0, arb, acc[tt]);
+                if (a1) epilogue(&p, c[1], a1, arb, acc[tt + 1]);
+            }
         }
         for (int tt = 0; tt < n_tiles; tt++)
             for (int m = 0; m < TILE_M; m++)
