@@ -6,8 +6,9 @@
 // more than 8 tiles in one call (the kernel recurses) or 128 tokens in one run (several
 // token blocks in src/kernels/matmul.c), row groups of 16 with 1..15 rows left over, a
 // single super-block or 16 of them, Q8_0 block counts that leave 1..3 blocks of a group of
-// 8 and of a quad of 4, the decode kernels' 4-token groups with 1..3 left over, float rows
-// with a scalar tail, and the 1- and 2-thread splits of ds_matmul_run (static share, grains
+// 8 and of a quad of 4, the decode kernels' 4-token groups with 1..3 left over, decode
+// row counts with every remainder mod 4 (for kernels that take rows 4 at a time), float
+// rows with a scalar tail, and the 1- and 2-thread splits of ds_matmul_run (static share, grains
 // handed out at run time, per-thread quantization for a few tokens, share + barrier above).
 //
 // For every kernel weight type and shape, the weights come from the reference quantizer and
@@ -84,7 +85,10 @@ typedef struct shape {
 static const shape shapes[] = {
     {1, 3, 256, 32, 7, GEMM | RUN1 | RUN2, "decode, 1 block, 3 rows"},
     {2, 17, 4096, 1408, 4103, GEMM | RUN2, "decode 2 tokens, 16 super-blocks, 44 Q8_0 blocks"},
+    {1, 2, 512, 64, 45, GEMM | RUN1 | RUN2, "decode, 2 rows, 2 Q8_0 blocks"},
+    {2, 35, 256, 96, 33, GEMM | RUN1 | RUN2, "decode 2 tokens, 35 rows"},
     {3, 33, 512, 96, 33, GEMM | RUN1, "3 tokens (one 4-group short), 33 rows"},
+    {4, 21, 512, 64, 96, GEMM | RUN2, "4 tokens (the last each thread quantizes), 21 rows"},
     {5, 1, 768, 160, 100, GEMM | RUN2, "4 + 1 tokens, one row, share + barrier"},
     {7, 19, 256, 224, 31, GEMM | RUN1 | RUN2, "4 + 3 tokens, Q8_0 quad + 3"},
     {16, 16, 256, 32, 64, GEMM | RUN1, "one AMX tile exactly"},
@@ -341,7 +345,7 @@ TYPE_TEST(test_iq4_xs, DS_TYPE_IQ4_XS)
 static void test_shape_coverage(void **state) {
     (void)state;
     bool odd_tiles = false, tile_rem = false, over_128 = false, over_8_tiles = false;
-    bool rows_rem16 = false, rows_rem4 = false, one_sb = false, many_sb = false;
+    bool rows_rem16 = false, decode_rows_rem4[4] = {false}, one_sb = false, many_sb = false;
     bool q8_quad_rem[4] = {false}, decode_rem[4] = {false}, float_tail = false, grains = false;
     for (int i = 0; i < N_SHAPES; i++) {
         const shape *s = &shapes[i];
@@ -351,7 +355,7 @@ static void test_shape_coverage(void **state) {
         over_128 |= s->nt > 128 && (s->how & (RUN1 | RUN2));
         over_8_tiles |= s->nt >= 144 && (s->how & GEMM);
         rows_rem16 |= s->rows > 16 && s->rows % 16 != 0;
-        rows_rem4 |= s->rows % 4 != 0;
+        if (s->nt <= 2) decode_rows_rem4[s->rows % 4] = true;
         one_sb |= s->cols_k == 256;
         many_sb |= s->cols_k >= 4096;
         q8_quad_rem[nb % 8 % 4] = true;
@@ -359,9 +363,9 @@ static void test_shape_coverage(void **state) {
         float_tail |= s->cols_f % 32 != 0 && s->cols_f > 32;
         grains |= s->rows >= 64 && (s->how & RUN2);
     }
-    assert_true(odd_tiles && tile_rem && over_128 && over_8_tiles && rows_rem16 && rows_rem4);
+    assert_true(odd_tiles && tile_rem && over_128 && over_8_tiles && rows_rem16);
     assert_true(one_sb && many_sb && float_tail && grains);
-    for (int i = 0; i < 4; i++) assert_true(q8_quad_rem[i] && decode_rem[i]);
+    for (int i = 0; i < 4; i++) assert_true(q8_quad_rem[i] && decode_rem[i] && decode_rows_rem4[i]);
 }
 
 int main(void) {
