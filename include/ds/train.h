@@ -283,10 +283,21 @@ ds_status ds_train_grpo(ds_tmodel *m, const ds_tmodel *ref, const ds_tokenizer *
                         const struct ds_gguf *vocab, const char *tmp_path,
                         const ds_train_params *p);
 
-// Held-out accuracy per family of the model in `g` (greedy decoding with the inference code).
-enum { DS_EVAL_WRONG_KEPT = 8 };
+// Held-out accuracy per family of the model in `g`, decoded with the inference code.
+enum { DS_EVAL_WRONG_KEPT = 8, DS_EVAL_MAX_SAMPLES = 64 };
+
+// How replies are decoded: greedy (temperature 0, k = 1), or k replies per problem drawn at
+// `temperature` with nucleus `top_p`; the share of right replies is then pass@1 as
+// DeepSeek-R1 reports it (k samples at temperature 0.6, top-p 0.95).
+typedef struct ds_eval_sampling {
+    float temperature, top_p;
+    int   k;
+} ds_eval_sampling;
+
 typedef struct ds_eval_result {
+    // per family: problems, and right / well-formed replies out of n * k
     int n[DS_TASK_COUNT], correct[DS_TASK_COUNT], well_formed[DS_TASK_COUNT];
+    int k;
     char example[DS_TASK_COUNT][1536]; // the first reply of each family, as generated
     // the first DS_EVAL_WRONG_KEPT wrong replies of each family (n_wrong_kept[f] of them)
     int  n_wrong_kept[DS_TASK_COUNT];
@@ -294,6 +305,9 @@ typedef struct ds_eval_result {
 } ds_eval_result;
 
 // Evaluates up to n_per_family distinct held-out problems of each family with want[f] set
-// (fewer when the split holds fewer). Errors of loading the model or running it.
+// (fewer when the split holds fewer); sampling NULL means greedy. The problems depend on
+// seed only; sampled replies also on seed, not on n_threads. Errors of loading the model
+// or running it.
 ds_status ds_eval_tasks(const struct ds_gguf *g, const bool *want, int n_per_family,
-                        int n_threads, uint64_t seed, ds_eval_result *out);
+                        int n_threads, uint64_t seed, const ds_eval_sampling *sampling,
+                        ds_eval_result *out);

@@ -38,12 +38,14 @@ void ds_tgen_close(ds_tgen *g) {
     memset(g, 0, sizeof *g);
 }
 
-// The sampler of one reply: plain softmax(logits / temp) (no filter, no penalty), seeded from
-// the caller's stream so a thread's replies stay reproducible (greedy callers may pass NULL).
-static ds_status tgen_sampler(const ds_tgen *g, float temp, uint64_t *rng, ds_sampler **out) {
+// The sampler of one reply: softmax(logits / temp) with an optional nucleus cut (no other
+// filter, no penalty), seeded from the caller's stream so a thread's replies stay
+// reproducible (greedy callers may pass NULL).
+static ds_status tgen_sampler(const ds_tgen *g, float temp, float top_p, uint64_t *rng,
+                              ds_sampler **out) {
     ds_sampler_params sp = ds_sampler_params_default();
     sp.temperature       = temp > 0 ? temp : 0;
-    sp.top_p             = 1.0f;
+    sp.top_p             = top_p;
     sp.penalty_last_n    = 0;
     sp.seed              = rng ? ds_train_rand(rng) >> 1 : 1; // never DS_SAMPLER_SEED_RANDOM
     ds_status st         = ds_sampler_new(&sp, g->V, out);
@@ -55,11 +57,11 @@ static ds_status tgen_sampler(const ds_tgen *g, float temp, uint64_t *rng, ds_sa
 }
 
 ds_status ds_tgen_run(ds_tgen *g, const int32_t *prompt, int np, int max_new, float temp,
-                      uint64_t *rng, int32_t *out, int *n_out, bool *ended) {
+                      float top_p, uint64_t *rng, int32_t *out, int *n_out, bool *ended) {
     *n_out = 0;
     *ended = false;
     ds_sampler *smp = NULL;
-    ds_status   st  = tgen_sampler(g, temp, rng, &smp);
+    ds_status   st  = tgen_sampler(g, temp, top_p, rng, &smp);
     if (st == DS_OK) st = ds_kv_cache_seq_set_len(g->kv, 0, 0);
     if (st == DS_OK) st = ds_model_forward(g->m, g->kv, 0, prompt, np, false, g->logits);
     for (int i = 0; st == DS_OK && i < max_new && np + i < g->n_ctx; i++) {
@@ -87,8 +89,8 @@ float ds_task_reward(const ds_task *t, const char *reply, size_t len, bool ended
 
 typedef struct eval_job {
     ds_task task;
-    bool    correct, well_formed;
-    char    reply[1024];
+    int     correct, well_formed; // of the k replies
+    char    reply[1024];          // the first reply, or the first wrong one
 } eval_job;
 
 typedef struct eval_ctx {
@@ -96,6 +98,8 @@ typedef struct eval_ctx {
     const ds_tokenizer *tok;
     eval_job           *jobs;
     int                 n_jobs;
+    ds_eval_sampling    smp;
+    uint64_t            seed;
     ds_status           st[DS_TRAIN_MAX_THREADS];
     char                err[DS_TRAIN_MAX_THREADS][256];
 } eval_ctx;
@@ -112,21 +116,36 @@ static void eval_task(void *arg, int ith, int nth) {
         eval_job *j = &c->jobs[i];
         char      prompt[512];
         size_t    n = ds_task_prompt(&j->task, prompt, sizeof prompt);
-        int       n_out;
-        bool      ended;
         pt.n = 0;
         st = ds_tokenizer_encode(c->tok, prompt, n, DS_ENCODE_PARSE_SPECIAL, &pt);
-        if (st == DS_OK)
-            st = ds_tgen_run(&gen, pt.ids, (int)pt.n, n_ctx - (int)pt.n, 0, NULL, out, &n_out, &ended);
-        if (st != DS_OK) break;
-        ds_buf_clear(&text);
-        st = ds_tokenizer_decode(c->tok, out, (size_t)n_out, 0, &text);
-        if (st != DS_OK) break;
-        long ans;
-        ds_task_reward(&j->task, text.data ? text.data : "", text.len, ended, &j->correct);
-        ds_task_parse_reply(text.data ? text.data : "", text.len, &ans, &j->well_formed);
-        j->well_formed &= ended;
-        snprintf(j->reply, sizeof j->reply, "%.*s", (int)text.len, text.data ? text.data : "");
+        // each problem its own stream, so its replies depend on neither the thread count nor
+        // which other families run
+        const ds_task *t = &j->task;
+        uint64_t rng = (c->seed + 1) * 0x9E3779B97F4A7C15ull;
+        rng ^= ((uint64_t)t->family << 56 | (uint64_t)t->op << 48) + (uint64_t)t->a * 0xBF58476D1CE4E5B9ull +
+               (uint64_t)t->b * 0x94D049BB133111EBull;
+        bool     kept_wrong = false;
+        for (int k = 0; k < c->smp.k && st == DS_OK; k++) {
+            int  n_out;
+            bool ended, correct, wf;
+            st = ds_tgen_run(&gen, pt.ids, (int)pt.n, n_ctx - (int)pt.n, c->smp.temperature,
+                             c->smp.top_p, &rng, out, &n_out, &ended);
+            if (st == DS_OK) {
+                ds_buf_clear(&text);
+                st = ds_tokenizer_decode(c->tok, out, (size_t)n_out, 0, &text);
+            }
+            if (st != DS_OK) break;
+            const char *s = text.data ? text.data : "";
+            long        ans;
+            ds_task_reward(&j->task, s, text.len, ended, &correct);
+            ds_task_parse_reply(s, text.len, &ans, &wf);
+            j->correct += correct;
+            j->well_formed += wf && ended;
+            if (k == 0 || (!correct && !kept_wrong)) {
+                snprintf(j->reply, sizeof j->reply, "%.*s", (int)text.len, s);
+                kept_wrong = !correct;
+            }
+        }
     }
     c->st[ith] = st;
     if (st != DS_OK) snprintf(c->err[ith], sizeof c->err[ith], "%s", ds_errmsg());
@@ -136,12 +155,18 @@ static void eval_task(void *arg, int ith, int nth) {
 }
 
 ds_status ds_eval_tasks(const ds_gguf *g, const bool *want, int n_per_family, int n_threads,
-                        uint64_t seed, ds_eval_result *out) {
+                        uint64_t seed, const ds_eval_sampling *sampling, ds_eval_result *out) {
     memset(out, 0, sizeof *out);
+    const ds_eval_sampling smp = sampling ? *sampling : (ds_eval_sampling){0, 1.0f, 1};
+    if (smp.k < 1 || smp.k > DS_EVAL_MAX_SAMPLES || !(smp.temperature >= 0) ||
+        !(smp.top_p > 0 && smp.top_p <= 1) || (smp.temperature == 0 && smp.k != 1))
+        return ds_fail(DS_EINVAL, "eval: samples per problem must be 1..%d (1 when greedy), "
+                                  "temperature >= 0, top-p in (0, 1]", DS_EVAL_MAX_SAMPLES);
     ds_tokenizer *tok;
     ds_status     st = ds_tokenizer_load(g, &tok);
     if (st != DS_OK) return st;
-    eval_ctx c = {.g = g, .tok = tok};
+    eval_ctx c = {.g = g, .tok = tok, .smp = smp, .seed = seed};
+    out->k = smp.k;
     c.jobs = ds_xcalloc((size_t)DS_TASK_COUNT * n_per_family, sizeof *c.jobs);
     for (int f = 0; f < DS_TASK_COUNT; f++) {
         if (!want[f]) continue;
@@ -170,7 +195,7 @@ ds_status ds_eval_tasks(const ds_gguf *g, const bool *want, int n_per_family, in
         if (!out->n[f])
             snprintf(out->example[f], sizeof out->example[f], "Q: %s\n<think>\n%s",
                      c.jobs[i].task.prompt, c.jobs[i].reply);
-        if (!c.jobs[i].correct && out->n_wrong_kept[f] < DS_EVAL_WRONG_KEPT) {
+        if (c.jobs[i].correct < smp.k && out->n_wrong_kept[f] < DS_EVAL_WRONG_KEPT) {
             char *w = out->wrong[f][out->n_wrong_kept[f]++];
             snprintf(w, sizeof out->wrong[f][0], "Q: %s (answer %ld)\n<think>\n%s",
                      c.jobs[i].task.prompt, c.jobs[i].task.answer, c.jobs[i].reply);

@@ -62,7 +62,8 @@ static void sample_task(void *arg, int ith, int nth) {
         st = ds_tokenizer_encode(c->tok, prompt, n, DS_ENCODE_PARSE_SPECIAL, &pt);
         if (st != DS_OK) break;
         const int max_new = c->n_ctx - (int)pt.n - 1 < c->max_new ? c->n_ctx - (int)pt.n - 1 : c->max_new;
-        st = ds_tgen_run(&gen, pt.ids, (int)pt.n, max_new, c->temp, &rng, out, &n_out, &ended);
+        st = ds_tgen_run(&gen, pt.ids, (int)pt.n, max_new, c->temp, 1.0f, &rng, out, &n_out,
+                         &ended);
         if (st != DS_OK) break;
         ds_buf_clear(&text);
         if ((st = ds_tokenizer_decode(c->tok, out, (size_t)n_out, 0, &text)) != DS_OK) break;

@@ -19,9 +19,9 @@ typedef struct ds_tgen {
 ds_status ds_tgen_open(const ds_gguf *g, const ds_tokenizer *tok, int n_ctx, ds_tgen *out);
 void      ds_tgen_close(ds_tgen *g);
 // Generates after prompt[0..np) with ds_sampler: greedy when temp <= 0 (rng may be NULL),
-// else drawn from softmax(logits / temp), seeded from *rng.
+// else drawn from softmax(logits / temp) cut to nucleus top_p (1: no cut), seeded from *rng.
 // Stops at an end-of-generation token (*ended = true, not stored) or after max_new tokens.
 ds_status ds_tgen_run(ds_tgen *g, const int32_t *prompt, int np, int max_new, float temp,
-                      uint64_t *rng, int32_t *out, int *n_out, bool *ended);
+                      float top_p, uint64_t *rng, int32_t *out, int *n_out, bool *ended);
 // 1 for the right answer (reply ended), + 0.1 for well-formed thinking.
 float ds_task_reward(const ds_task *t, const char *reply, size_t len, bool ended, bool *correct);
