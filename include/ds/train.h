@@ -259,6 +259,9 @@ typedef struct ds_train_params {
     float    mix[DS_TASK_COUNT]; // how often each family is drawn (relative)
     // GRPO
     int      group;         // samples per problem
+    // up to this many rounds of `batch` problems per step, until `batch` groups hold both
+    // right and wrong replies (DAPO's dynamic sampling; 1 = plain GRPO)
+    int      sample_rounds;
     float    beta;          // KL penalty to the reference model
     float    temperature;
     int      max_new;       // longest reply

@@ -35,7 +35,7 @@ typedef struct grpo_ctx {
     const ds_tokenizer *tok;
     const ds_tmodel    *ref;
     sample             *s;
-    int                 n, max_new, n_ctx, n_seq;
+    int                 first, n, max_new, n_ctx, n_seq; // sample_task draws [first, n)
     float               temp, beta;
     uint64_t            seed;
     ds_status           st[DS_TRAIN_MAX_THREADS];
@@ -52,7 +52,7 @@ static void sample_task(void *arg, int ith, int nth) {
     int32_t  *out = ds_xmalloc((size_t)c->n_ctx * sizeof *out);
     uint64_t  rng = c->seed * 0x9E3779B97F4A7C15ull + (uint64_t)ith * 7777 + 1;
     ds_status st = ds_tgen_open(c->g, c->tok, c->n_ctx, &gen);
-    for (int i = ith; i < c->n && st == DS_OK; i += nth) {
+    for (int i = c->first + ith; i < c->n && st == DS_OK; i += nth) {
         sample *s = &c->s[i];
         char    prompt[512];
         size_t  n = ds_task_prompt(&s->task, prompt, sizeof prompt);
@@ -114,9 +114,10 @@ ds_status ds_train_grpo(ds_tmodel *m, const ds_tmodel *ref, const ds_tokenizer *
     ds_adamw  opt;
     ds_status st = DS_OK;
     uint64_t  rng = p->seed * 0x2545F4914F6CDD1Dull + 11;
-    const int N = p->batch * p->group;
+    const int G = p->group, rounds = p->sample_rounds > 1 ? p->sample_rounds : 1;
+    const int N = rounds * p->batch * G; // room for every round's samples
     grpo_ctx  c = {.tok = tok, .ref = ref, .max_new = p->max_new, .n_ctx = m->c.n_ctx,
-                   .temp = p->temperature, .beta = p->beta, .n = N};
+                   .temp = p->temperature, .beta = p->beta};
     c.s = ds_xcalloc((size_t)N, sizeof *c.s);
     c.map = ds_xcalloc((size_t)N, sizeof *c.map);
     r->seq = ds_xcalloc((size_t)N, sizeof *r->seq);
@@ -130,41 +131,49 @@ ds_status ds_train_grpo(ds_tmodel *m, const ds_tmodel *ref, const ds_tokenizer *
         st = ds_tmodel_save(m, vocab, tmp_path, NULL);
         if (st == DS_OK) st = ds_gguf_open(tmp_path, &g);
         if (st != DS_OK) break;
-        // 2. G samples for each of B problems
-        for (int b = 0; b < p->batch; b++) {
-            ds_task t;
-            ds_task_sample(ds_train_pick_family(p->mix, &rng), false, &rng, &t);
-            for (int k = 0; k < p->group; k++) {
-                sample *s = &c.s[b * p->group + k];
-                free(s->tok), free(s->ref_logp), free(s->tw);
-                memset(s, 0, sizeof *s);
-                s->task = t;
-            }
+        // 2. G samples for each of B problems; 3. group-relative advantages. With dynamic
+        // sampling, more rounds of B problems until B groups carry an advantage (groups all
+        // right or all wrong give none); groups past the first B informative ones are dropped.
+        for (int i = 0; i < N; i++) {
+            free(c.s[i].tok), free(c.s[i].ref_logp), free(c.s[i].tw);
+            memset(&c.s[i], 0, sizeof c.s[i]);
         }
-        c.g = g, c.seed = p->seed + (uint64_t)step * 1000;
-        ds_pool_run(r->pool, sample_task, &c);
-        for (int i = 0; i < r->nth && st == DS_OK; i++)
-            if (c.st[i] != DS_OK) st = ds_fail(c.st[i], "%s", c.err[i]);
+        double rsum = 0, acc = 0;
+        int    groups = 0, informative = 0;
+        for (int round = 0; round < rounds && informative < p->batch && st == DS_OK; round++) {
+            for (int b = 0; b < p->batch; b++) {
+                ds_task t;
+                ds_task_sample(ds_train_pick_family(p->mix, &rng), false, &rng, &t);
+                for (int k = 0; k < G; k++) c.s[(groups + b) * G + k].task = t;
+            }
+            c.g = g, c.seed = p->seed + (uint64_t)step * 1000 + (uint64_t)round;
+            c.first = groups * G, c.n = (groups + p->batch) * G;
+            ds_pool_run(r->pool, sample_task, &c);
+            for (int i = 0; i < r->nth && st == DS_OK; i++)
+                if (c.st[i] != DS_OK) st = ds_fail(c.st[i], "%s", c.err[i]);
+            for (int b = groups; b < groups + p->batch && st == DS_OK; b++) {
+                sample *s = &c.s[b * G];
+                double  mean = 0, var = 0;
+                for (int k = 0; k < G; k++) mean += s[k].reward;
+                mean /= G;
+                for (int k = 0; k < G; k++) var += (s[k].reward - mean) * (s[k].reward - mean);
+                const double sd = sqrt(var / G);
+                const bool   use = sd > 1e-6 && informative < p->batch;
+                informative += use;
+                for (int k = 0; k < G; k++) {
+                    s[k].adv = use ? (float)((s[k].reward - mean) / (sd + 1e-4)) : 0.0f;
+                    rsum += s[k].reward, acc += s[k].correct;
+                }
+            }
+            groups += p->batch;
+        }
         ds_gguf_close(g);
         if (st != DS_OK) break;
-        // 3. group-relative advantages
-        double rsum = 0, acc = 0;
-        for (int b = 0; b < p->batch; b++) {
-            sample *s = &c.s[b * p->group];
-            double  mean = 0, var = 0;
-            for (int k = 0; k < p->group; k++) mean += s[k].reward;
-            mean /= p->group;
-            for (int k = 0; k < p->group; k++) var += (s[k].reward - mean) * (s[k].reward - mean);
-            const double sd = sqrt(var / p->group);
-            for (int k = 0; k < p->group; k++) {
-                s[k].adv = sd > 1e-6 ? (float)((s[k].reward - mean) / (sd + 1e-4)) : 0.0f;
-                rsum += s[k].reward, acc += s[k].correct;
-            }
-        }
+        const int n_drawn = groups * G;
         // 4. reference log-probs, then one policy-gradient step on the informative groups
         ds_pool_run(r->pool, ref_task, &c);
         r->n_seq = 0;
-        for (int i = 0; i < N; i++)
+        for (int i = 0; i < c.n; i++)
             if (c.s[i].adv != 0.0f && c.s[i].T > c.s[i].np) {
                 c.s[i].tw = ds_xcalloc((size_t)c.s[i].T, sizeof(float));
                 c.map[r->n_seq] = i;
@@ -188,7 +197,7 @@ ds_status ds_train_grpo(ds_tmodel *m, const ds_tmodel *ref, const ds_tokenizer *
             kl += c.s[c.map[j]].kl, kl_n += c.s[c.map[j]].T - c.s[c.map[j]].np;
         if (p->log) {
             ds_train_log e = {.step = step, .steps = p->steps, .loss = loss, .lr = lr, .grad_norm = gn,
-                              .reward = (float)(rsum / N), .accuracy = (float)(acc / N),
+                              .reward = (float)(rsum / n_drawn), .accuracy = (float)(acc / n_drawn),
                               .kl = kl_n ? (float)(kl / (double)kl_n) : 0.0f,
                               .elapsed_s = ds_train_now() - t0};
             p->log(p->ud, &e);

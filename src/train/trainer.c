@@ -14,7 +14,7 @@
 ds_train_params ds_train_params_default(void) {
     ds_train_params p = {
         .n_threads = 2, .steps = 1000, .batch = 16, .warmup = 50, .lr = 2e-3f, .lr_min = 2e-4f,
-        .clip = 1.0f, .balance_gamma = 1e-3f, .seed = 1, .group = 8, .beta = 0.02f,
+        .clip = 1.0f, .balance_gamma = 1e-3f, .seed = 1, .group = 8, .sample_rounds = 1, .beta = 0.02f,
         .temperature = 1.0f, .max_new = 1 << 20, // replies run to the context end (n_ctx)
     };
     for (int f = 0; f < DS_TASK_COUNT; f++) p.mix[f] = 1.0f;

@@ -142,6 +142,12 @@ static void train_save_load_infer(void **state) {
     gp.log = keep_loss, gp.ud = &gl;
     assert_int_equal(ds_train_grpo(m, m2, f->tok, f->vocab, tmp, &gp), DS_OK);
     assert_int_equal(gl.n, 2);
+    // dynamic sampling: up to 3 rounds of problems per step (a barely trained model's groups
+    // are all wrong, so the later rounds run too)
+    gp.sample_rounds = 3;
+    gl.n = 0;
+    assert_int_equal(ds_train_grpo(m, m2, f->tok, f->vocab, tmp, &gp), DS_OK);
+    assert_int_equal(gl.n, 2);
     remove(tmp);
     ds_tokens_free(&toks);
     ds_tmodel_free(m2);

@@ -23,6 +23,9 @@ const char cmd_train_usage[] =
     "  --steps N        optimiser steps (default 2000 SFT, 100 GRPO)\n"
     "  --batch N        sequences per step (SFT, default 16) or problems per step (GRPO, 8)\n"
     "  --group N        GRPO samples per problem (default 8)\n"
+    "  --sample-rounds N  GRPO: draw up to N rounds of --batch problems per step until\n"
+    "                   --batch groups hold both right and wrong replies (dynamic\n"
+    "                   sampling; default 1)\n"
     "  --lr X           peak learning rate (default 2e-3 SFT, 5e-5 GRPO)\n"
     "  --beta X         GRPO KL penalty (default 0.02)\n"
     "  --temperature X  GRPO sampling temperature (default 1.0)\n"
@@ -105,6 +108,7 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--steps") && cli_parse_int(v, 1, 10000000, &n)) p.steps = n, have_steps = true;
         else if (!strcmp(a, "--batch") && cli_parse_int(v, 1, 512, &n)) p.batch = (int)n, have_batch = true;
         else if (!strcmp(a, "--group") && cli_parse_int(v, 2, 64, &n)) p.group = (int)n;
+        else if (!strcmp(a, "--sample-rounds") && cli_parse_int(v, 1, 64, &n)) p.sample_rounds = (int)n;
         else if (!strcmp(a, "--warmup") && cli_parse_int(v, 0, 10000000, &n)) warmup = n;
         else if (!strcmp(a, "--save-every") && cli_parse_int(v, 0, 10000000, &n)) save_every = n;
         else if (!strcmp(a, "-t") && cli_parse_int(v, 1, 64, &n)) p.n_threads = (int)n;
