@@ -7,8 +7,12 @@
 #pragma once
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "ds/quant.h"
+#include "kernels/kernels.h"
 
 enum { AMX_TILE_M = 16, AMX_TILE_N = 16, AMX_MAX_TILES = 8 };
 
@@ -98,4 +102,78 @@ static inline void amx_superblock_split(const int32_t *blo, const int32_t *bhi, 
         _tile_stored(2, c[1][0], STRIDE);
         _tile_stored(3, c[1][1], STRIDE);
     }
+}
+
+// ---- the gemm of the split-product kernels (Q6_K, IQ4_XS) ----
+
+// One super-block of 16 weight rows: the low and high bytes of the weight products
+// (sumi = C_lo + 256·C_hi, B_hi signed) and the rows' f32 scales.
+typedef struct amx_split_pack {
+    int32_t blo[4][16 * AMX_TILE_N]; // chunk k: B tile of the low bytes
+    int32_t bhi[4][16 * AMX_TILE_N]; // chunk k: B tile of the high bytes
+    float   d[AMX_TILE_N];
+} amx_split_pack;
+
+// Packs super-block i of nr (<= 16) rows starting at w (rows wrb bytes apart).
+typedef void (*amx_split_pack_fn)(const char *w, size_t wrb, int64_t i, int nr,
+                                  amx_split_pack *p);
+
+// acc[m][n] += d_a·d_w·sumi for the 16 tokens of one tile (activation blocks of this
+// super-block at `at`), from its two C tiles.
+static inline void amx_split_epilogue(const amx_split_pack *p, int32_t c[2][AMX_TILE_M][AMX_TILE_N],
+                                      const char *at, size_t arb, float acc[][AMX_TILE_N]) {
+    const __m512 d = _mm512_loadu_ps(p->d);
+    for (int m = 0; m < AMX_TILE_M; m++) {
+        const ds_block_q8_k *b = (const ds_block_q8_k *)(const void *)(at + (size_t)m * arb);
+        __m512i sumi = _mm512_add_epi32(_mm512_loadu_si512(c[0][m]),
+                                        _mm512_slli_epi32(_mm512_loadu_si512(c[1][m]), 8));
+        __m512  f = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi));
+        _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(b->d), f, _mm512_loadu_ps(acc[m])));
+    }
+}
+
+// The gemm of kernels.h for a split-product type: `pack` packs its super-blocks; batches
+// of fewer than 16 tokens (and the tail under 16) go to `small`.
+static inline void amx_gemm_split(amx_split_pack_fn pack, ds_gemm_fn small, int64_t n,
+                                  float *restrict y, size_t ys, const void *restrict w,
+                                  size_t wrb, const void *restrict a, size_t arb, int64_t nr,
+                                  int64_t nt) {
+    enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES };
+    int64_t nt_amx = nt / TILE_M * TILE_M;
+    if (nt_amx > MAX_TILES * TILE_M) nt_amx = MAX_TILES * TILE_M;
+    if (nt_amx == 0) {
+        small(n, y, ys, w, wrb, a, arb, nr, nt);
+        return;
+    }
+    amx_configure_full();
+    const int64_t  nb = n / DS_QK_K;
+    const int      n_tiles = (int)(nt_amx / TILE_M);
+    const size_t   qo = offsetof(ds_block_q8_k, qs);
+    amx_split_pack p;
+    int32_t        c[2][2][TILE_M][TILE_N];
+    for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
+        int   rows = nr - r0 < TILE_N ? (int)(nr - r0) : TILE_N;
+        float acc[MAX_TILES][TILE_M][TILE_N];
+        memset(acc, 0, sizeof acc[0] * (size_t)n_tiles);
+        const char *wr = (const char *)w + (size_t)r0 * wrb;
+        for (int64_t i = 0; i < nb; i++) {
+            pack(wr, wrb, i, rows, &p);
+            const char *ai = (const char *)a + (size_t)i * sizeof(ds_block_q8_k);
+            for (int tt = 0; tt < n_tiles; tt += 2) {
+                const char *a0 = ai + (size_t)tt * TILE_M * arb;
+                const char *a1 = tt + 1 < n_tiles ? a0 + TILE_M * arb : NULL;
+                amx_superblock_split(p.blo[0], p.bhi[0], a0 + qo, a1 ? a1 + qo : NULL, arb, 1, c);
+                amx_split_epilogue(&p, c[0], a0, arb, acc[tt]);
+                if (a1) amx_split_epilogue(&p, c[1], a1, arb, acc[tt + 1]);
+            }
+        }
+        for (int tt = 0; tt < n_tiles; tt++)
+            for (int m = 0; m < TILE_M; m++)
+                for (int r = 0; r < rows; r++)
+                    y[(size_t)(tt * TILE_M + m) * ys + (size_t)(r0 + r)] = acc[tt][m][r];
+    }
+    _tile_release();
+    if (nt_amx < nt)
+        amx_gemm_split(pack, small, n, y + (size_t)nt_amx * ys, ys, w, wrb,
+                       (const char *)a + (size_t)nt_amx * arb, arb, nr, nt - nt_amx);
 }

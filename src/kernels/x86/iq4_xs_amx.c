@@ -23,11 +23,7 @@
 enum { TILE_M = AMX_TILE_M, TILE_N = AMX_TILE_N, MAX_TILES = AMX_MAX_TILES, B_TILE = 256 };
 
 // One super-block of up to 16 rows, packed.
-typedef struct iq4_pack {
-    int32_t blo[4][B_TILE]; // chunk k: B tile of the low bytes of (ls − 32)·K[q]
-    int32_t bhi[4][B_TILE]; // chunk k: B tile of the high bytes
-    float   d[TILE_N];
-} iq4_pack;
+typedef amx_split_pack iq4_pack;
 
 // Stores the low and high bytes of s·(u − 128) for 64 unsigned bytes u, s = the dword
 // lane's scale (signed, in the low byte of `sc`, zero above).
@@ -76,55 +72,6 @@ static void pack_superblock(const char *w, size_t wrb, int64_t i, int nr, iq4_pa
     }
 }
 
-// acc[m][n] += d_a·d_w·sumi for the 16 tokens of one tile, from its two C tiles.
-X86_INLINE void epilogue(const iq4_pack *p, int32_t c[2][TILE_M][TILE_N], const char *at,
-                         size_t arb, float acc[][TILE_N]) {
-    const __m512 d = _mm512_loadu_ps(p->d);
-    for (int m = 0; m < TILE_M; m++) {
-        const ds_block_q8_k *b = (const ds_block_q8_k *)(at + (size_t)m * arb);
-        __m512i sumi = _mm512_add_epi32(_mm512_loadu_si512(c[0][m]),
-                                        _mm512_slli_epi32(_mm512_loadu_si512(c[1][m]), 8));
-        __m512  f = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi));
-        _mm512_storeu_ps(acc[m], _mm512_fmadd_ps(_mm512_set1_ps(b->d), f, _mm512_loadu_ps(acc[m])));
-    }
-}
-
 DS_X86_GEMM(ds_gemm_iq4_xs_amx) {
-    int64_t nt_amx = nt / TILE_M * TILE_M;
-    if (nt_amx > MAX_TILES * TILE_M) nt_amx = MAX_TILES * TILE_M;
-    if (nt_amx == 0) {
-        ds_gemm_iq4_xs_avx512(n, y, ys, w, wrb, a, arb, nr, nt);
-        return;
-    }
-    amx_configure_full();
-    const int64_t nb = n / DS_QK_K;
-    const int     n_tiles = (int)(nt_amx / TILE_M);
-    const size_t  qo = offsetof(ds_block_q8_k, qs);
-    iq4_pack      p;
-    int32_t       c[2][2][TILE_M][TILE_N];
-    for (int64_t r0 = 0; r0 < nr; r0 += TILE_N) {
-        int   rows = nr - r0 < TILE_N ? (int)(nr - r0) : TILE_N;
-        float acc[MAX_TILES][TILE_M][TILE_N];
-        memset(acc, 0, sizeof acc[0] * (size_t)n_tiles);
-        const char *wr = (const char *)w + (size_t)r0 * wrb;
-        for (int64_t i = 0; i < nb; i++) {
-            pack_superblock(wr, wrb, i, rows, &p);
-            const char *ai = (const char *)a + (size_t)i * sizeof(ds_block_q8_k);
-            for (int tt = 0; tt < n_tiles; tt += 2) {
-                const char *a0 = ai + (size_t)tt * TILE_M * arb;
-                const char *a1 = tt + 1 < n_tiles ? a0 + TILE_M * arb : NULL;
-                amx_superblock_split(p.blo[0], p.bhi[0], a0 + qo, a1 ? a1 + qo : NULL, arb, 1, c);
-                epilogue(&p, c[0], a0, arb, acc[tt]);
-                if (a1) epilogue(&p, c[1], a1, arb, acc[tt + 1]);
-            }
-        }
-        for (int tt = 0; tt < n_tiles; tt++)
-            for (int m = 0; m < TILE_M; m++)
-                for (int r = 0; r < rows; r++)
-                    y[(size_t)(tt * TILE_M + m) * ys + (size_t)(r0 + r)] = acc[tt][m][r];
-    }
-    _tile_release();
-    if (nt_amx < nt)
-        ds_gemm_iq4_xs_amx(n, y + (size_t)nt_amx * ys, ys, w, wrb,
-                           (const char *)a + (size_t)nt_amx * arb, arb, nr, nt - nt_amx);
+    amx_gemm_split(pack_superblock, ds_gemm_iq4_xs_avx512, n, y, ys, w, wrb, a, arb, nr, nt);
 }
