@@ -104,6 +104,16 @@ static inline void amx_superblock_split(const int32_t *blo, const int32_t *bhi, 
     }
 }
 
+// y[t][r] = acc[t / 16][t % 16][r] for the n_tiles * 16 tokens and `rows` rows of a call
+// (y rows ys floats apart): the f32 accumulators of every AMX kernel, written out.
+static inline void amx_store_acc(float *y, size_t ys, float acc[][AMX_TILE_M][AMX_TILE_N],
+                                 int n_tiles, int rows) {
+    for (int tt = 0; tt < n_tiles; tt++)
+        for (int m = 0; m < AMX_TILE_M; m++)
+            memcpy(y + (size_t)(tt * AMX_TILE_M + m) * ys, acc[tt][m],
+                   (size_t)rows * sizeof(float));
+}
+
 // ---- the gemm of the split-product kernels (Q6_K, IQ4_XS) ----
 
 // One super-block of 16 weight rows: the low and high bytes of the weight products
@@ -167,10 +177,7 @@ static inline void amx_gemm_split(amx_split_pack_fn pack, ds_gemm_fn small, int6
                 if (a1) amx_split_epilogue(&p, c[1], a1, arb, acc[tt + 1]);
             }
         }
-        for (int tt = 0; tt < n_tiles; tt++)
-            for (int m = 0; m < TILE_M; m++)
-                for (int r = 0; r < rows; r++)
-                    y[(size_t)(tt * TILE_M + m) * ys + (size_t)(r0 + r)] = acc[tt][m][r];
+        amx_store_acc(y + r0, ys, acc, n_tiles, rows);
     }
     _tile_release();
     if (nt_amx < nt)

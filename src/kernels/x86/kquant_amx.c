@@ -172,10 +172,7 @@ static void gemm_k45(int q5, int64_t n, float *restrict y, size_t ys, const void
                 epilogue(&p, sbits, c, at, arb, acc[tt]);
             }
         }
-        for (int tt = 0; tt < n_tiles; tt++)
-            for (int m = 0; m < TILE_M; m++)
-                for (int r = 0; r < rows; r++)
-                    y[(size_t)(tt * TILE_M + m) * ys + (size_t)(r0 + r)] = acc[tt][m][r];
+        amx_store_acc(y + r0, ys, acc, n_tiles, rows);
     }
     _tile_release();
     if (nt_amx < nt)

@@ -143,10 +143,7 @@ DS_X86_GEMM(ds_gemm_q8_0_amx) {
                            (const char *)a + (size_t)tt * TILE_M * arb + (size_t)g0 * bb, arb,
                            toks, acc[tt]);
         }
-        for (int tt = 0; tt < n_tiles; tt++)
-            for (int m = 0; m < TILE_M; m++)
-                for (int r = 0; r < rows; r++)
-                    y[(size_t)(tt * TILE_M + m) * ys + (size_t)(r0 + r)] = acc[tt][m][r];
+        amx_store_acc(y + r0, ys, acc, n_tiles, rows);
     }
     _tile_release();
     if (nt_amx < nt)
